@@ -1,0 +1,73 @@
+"""The admin: every screen of the desk, built per app by init_admin()."""
+
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+from flask_babel import lazy_gettext as _l
+
+from admin_views.activity import ActivityLogView
+from admin_views.pages import FinancialReportView
+from admin_views.pages import HomeView
+from admin_views.pages import SettingView
+from admin_views.people import ClientView
+from admin_views.people import PaymentView
+from admin_views.people import RentalView
+from admin_views.places import BranchView
+from admin_views.places import FloorView
+from admin_views.places import KeyView
+from admin_views.places import LockerCategoryView
+from admin_views.places import LockerView
+from admin_views.places import ZoneView
+from admin_views.staff import RoleView
+from admin_views.staff import UserView
+from app.extensions import db
+from app.models import ActivityLog
+from app.models import Branch
+from app.models import Client
+from app.models import Floor
+from app.models import Key
+from app.models import Locker
+from app.models import LockerCategory
+from app.models import Payment
+from app.models import Rental
+from app.models import Role
+from app.models import Setting
+from app.models import User
+from app.models import Zone
+
+LOCKERS = _l("Lockers")
+MONEY = _l("Money")
+SYSTEM = _l("System")
+
+
+def init_admin(app):
+    """Build the Admin for `app` and add every view (never a module-level Admin)."""
+    admin = Admin(
+        app,
+        name=_l("Locker desk"),
+        index_view=HomeView(name=_l("Home"), url="/admin"),
+        theme=Bootstrap4Theme(base_template="admin/desk_base.html", swatch="flatly",
+                              fluid=True),
+        translations_path=app.config["BABEL_TRANSLATION_DIRECTORIES"],
+    )
+    admin.add_view(ClientView(Client, db, name=_l("Clients"), endpoint="clients"))
+    admin.add_view(LockerView(Locker, db, name=_l("Lockers"), category=LOCKERS,
+                              endpoint="lockers"))
+    admin.add_view(KeyView(Key, db, name=_l("Keys"), category=LOCKERS, endpoint="keys"))
+    admin.add_view(LockerCategoryView(LockerCategory, db, name=_l("Locker categories"),
+                                      category=LOCKERS, endpoint="locker_categories"))
+    admin.add_view(BranchView(Branch, db, name=_l("Branches"), category=LOCKERS,
+                              endpoint="branches"))
+    admin.add_view(FloorView(Floor, db, name=_l("Floors"), category=LOCKERS, endpoint="floors"))
+    admin.add_view(ZoneView(Zone, db, name=_l("Zones"), category=LOCKERS, endpoint="zones"))
+    admin.add_view(RentalView(Rental, db, name=_l("Rentals"), endpoint="rentals"))
+    admin.add_view(PaymentView(Payment, db, name=_l("Payments"), category=MONEY,
+                               endpoint="payments"))
+    admin.add_view(FinancialReportView(name=_l("Financial report"), category=MONEY,
+                                       endpoint="financial_report"))
+    admin.add_view(UserView(User, db, name=_l("Staff"), category=SYSTEM, endpoint="users"))
+    admin.add_view(RoleView(Role, db, name=_l("Roles"), category=SYSTEM, endpoint="roles"))
+    admin.add_view(SettingView(Setting, db, name=_l("Settings"), category=SYSTEM,
+                               endpoint="settings"))
+    admin.add_view(ActivityLogView(ActivityLog, db, name=_l("Activity log"), category=SYSTEM,
+                                   endpoint="activity"))
+    return admin

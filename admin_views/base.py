@@ -1,0 +1,318 @@
+"""The secured base views every admin page derives from.
+
+A view names its permission module; whether a user may open it, create, edit,
+delete, run an action or export is derived from that module's permissions,
+checked on the server for every request (a hidden button is not a check).
+Staff limited to one branch see only that branch's rows, in lists, forms,
+counts and exports.
+"""
+
+from datetime import datetime
+from enum import Enum
+
+from flask import abort
+from flask import flash
+from flask import redirect
+from flask import request
+from flask import url_for
+from flask_admin import AdminIndexView
+from flask_admin import BaseView
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.form import AdminModelConverter
+from flask_admin.form import SecureForm
+from flask_admin.model import typefmt
+from flask_admin.model.form import converts
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
+from wtforms import fields
+
+from admin_views.labels import COLUMN_LABELS
+from app.i18n import local_datetime
+from app.models.base import LabelledEnum
+from app.services.access import CREATE
+from app.services.access import DELETE
+from app.services.access import EDIT
+from app.services.access import VIEW
+from app.services.access import can
+from app.services.exports import safe_cell
+
+
+def _deny(name=None):
+    """Anonymous users go to the login page; signed-in users get 403."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("security.login", next=request.full_path))
+    return abort(403)
+
+
+def user_branch_id():
+    """The branch the current user is limited to, or None for all branches."""
+    return getattr(current_user, "branch_id", None) if current_user.is_authenticated else None
+
+
+def scope_to_branch(query, model):
+    """Limit `query` over `model` to the user's branch, when both have one."""
+    branch_id = user_branch_id()
+    if branch_id is None:
+        return query
+    if model.__name__ == "Branch":
+        return query.filter(model.id == branch_id)
+    if hasattr(model, "branch_id"):
+        return query.filter(model.branch_id == branch_id)
+    return query
+
+
+class EnumSelectField(fields.SelectField):
+    """A select over a LabelledEnum: translated labels, members in and out."""
+
+    def __init__(self, label=None, validators=None, enum_class=None, allow_blank=False, **kwargs):
+        self.enum_class = enum_class
+        self.allow_blank = allow_blank
+        kwargs.pop("choices", None)
+        kwargs.pop("coerce", None)
+        super().__init__(label, validators, choices=self._labelled_choices, coerce=self._coerce, **kwargs)
+
+    def _labelled_choices(self):
+        blank = [("", "—")] if self.allow_blank else []
+        return blank + [(name, str(label)) for name, label in self.enum_class.choices()]
+
+    def _coerce(self, value):
+        if value in (None, "") or isinstance(value, self.enum_class):
+            return value or None
+        return self.enum_class[value]
+
+    def _value(self):
+        return self.data.name if isinstance(self.data, self.enum_class) else ""
+
+    def iter_choices(self):
+        current = self._value()
+        for name, label in self._labelled_choices():
+            yield (name, label, name == current, {})
+
+    def process_formdata(self, valuelist):
+        if valuelist:
+            try:
+                self.data = self._coerce(valuelist[0])
+            except KeyError as exc:
+                raise ValueError(self.gettext("Not a valid choice.")) from exc
+
+    def pre_validate(self, form):
+        if self.data is None and not self.allow_blank:
+            raise ValueError(self.gettext("Not a valid choice."))
+
+
+class ModelConverter(AdminModelConverter):
+    """Flask-Admin's converter, with translated selects for our enums."""
+
+    @converts("sqlalchemy.sql.sqltypes.Enum")
+    def convert_enum(self, column, field_args, **extra):
+        enum_class = column.type.enum_class
+        if enum_class is None or not issubclass(enum_class, LabelledEnum):
+            return super().convert_enum(column, field_args, **extra)
+        field_args.pop("choices", None)
+        field_args.pop("coerce", None)
+        self._nullable_common(column, field_args)
+        return EnumSelectField(enum_class=enum_class, allow_blank=column.nullable, **field_args)
+
+
+def _format_datetime(view, value, name=None):
+    return local_datetime(value)
+
+
+def _format_enum(view, value, name=None):
+    return str(value.label) if isinstance(value, LabelledEnum) else value.name
+
+
+def _format_bool(view, value, name=None):
+    return _("Yes") if value else _("No")
+
+
+def _formatters(base):
+    """Flask-Admin's formatters with dates in the branch timezone and enums translated.
+
+    Flask-Admin picks the first formatter whose type matches, so Enum is
+    replaced in place rather than shadowed by a later entry.
+    """
+    formatters = dict(base)
+    formatters[Enum] = _format_enum
+    formatters[datetime] = _format_datetime
+    return formatters
+
+
+LIST_FORMATTERS = _formatters(typefmt.BASE_FORMATTERS)
+DETAIL_FORMATTERS = _formatters(typefmt.DETAIL_FORMATTERS)
+EXPORT_FORMATTERS = _formatters(typefmt.EXPORT_FORMATTERS)
+EXPORT_FORMATTERS[bool] = _format_bool
+EXPORT_FORMATTERS[str] = lambda view, value, name=None: safe_cell(value)
+
+# Which permission each Flask-Admin endpoint needs, beyond seeing the view at all.
+_ENDPOINT_ACTIONS = {
+    "create_view": CREATE,
+    "edit_view": EDIT,
+    "ajax_update": EDIT,
+    "delete_view": DELETE,
+}
+
+
+class SecuredModelView(ModelView):
+    """A ModelView whose every ability comes from one permission module."""
+
+    permission_module = None
+    # Read-only views (the activity log) switch these off whatever the role says.
+    allow_create = allow_edit = allow_delete = True
+    # List actions need EDIT unless named here.
+    action_permissions = {"delete": DELETE}
+
+    form_base_class = SecureForm
+    model_form_converter = ModelConverter
+    export_types = ["csv", "xlsx"]
+    export_max_rows = 0
+    can_view_details = True
+    can_set_page_size = False
+    page_size = 50
+    column_type_formatters = LIST_FORMATTERS
+    column_type_formatters_export = EXPORT_FORMATTERS
+    column_type_formatters_detail = DETAIL_FORMATTERS
+    column_labels = COLUMN_LABELS
+
+    def __init__(self, model, db, **kwargs):
+        # Flask-Admin takes the SQLAlchemy object (preferred) rather than a session.
+        super().__init__(model, db, **kwargs)
+
+    def allowed(self, action):
+        """True if the current user has `<module>-<action>`."""
+        return can(current_user, self.permission_module, action)
+
+    def is_accessible(self):
+        return self.allowed(VIEW)
+
+    def inaccessible_callback(self, name, **kwargs):
+        return _deny(name)
+
+    @property
+    def can_create(self):
+        return self.allow_create and self.allowed(CREATE)
+
+    @property
+    def can_edit(self):
+        return self.allow_edit and self.allowed(EDIT)
+
+    @property
+    def can_delete(self):
+        return self.allow_delete and self.allowed(DELETE)
+
+    @property
+    def can_export(self):
+        return self.allowed(VIEW)
+
+    def _handle_view(self, name, **kwargs):
+        denied = super()._handle_view(name, **kwargs)
+        if denied is not None:
+            return denied
+        needed = _ENDPOINT_ACTIONS.get(name)
+        allowed = {CREATE: self.can_create, EDIT: self.can_edit, DELETE: self.can_delete}
+        if needed is not None and not allowed[needed]:
+            abort(403)
+        return None
+
+    def is_action_allowed(self, name):
+        needed = self.action_permissions.get(name, EDIT)
+        if not {DELETE: self.can_delete, EDIT: self.can_edit, CREATE: self.can_create}[needed]:
+            return False
+        return super().is_action_allowed(name)
+
+    # --- branch scoping ---------------------------------------------------------
+    # How a row reaches its branch when it has no branch_id of its own:
+    # (relationship to join, branch column of the joined model).
+    branch_join = None
+
+    def _scoped(self, query):
+        branch_id = user_branch_id()
+        if branch_id is None or self.branch_join is None:
+            return scope_to_branch(query, self.model)
+        relationship, column = self.branch_join
+        return query.join(relationship).filter(column == branch_id)
+
+    def branch_of(self, obj):
+        """The branch id a row belongs to, or None for rows shared by all branches."""
+        if self.model.__name__ == "Branch":
+            return obj.id
+        if self.branch_join is not None:
+            relationship, column = self.branch_join
+            related = getattr(obj, relationship.key)
+            return getattr(related, column.key) if related is not None else None
+        return getattr(obj, "branch_id", None)
+
+    def get_query(self):
+        return self._scoped(super().get_query())
+
+    def get_count_query(self):
+        return self._scoped(super().get_count_query())
+
+    def get_one(self, id):
+        obj = super().get_one(id)
+        branch_id = user_branch_id()
+        if obj is None or branch_id is None:
+            return obj
+        return obj if self.branch_of(obj) in (None, branch_id) else None
+
+    def _scope_form(self, form):
+        """Offer only the user's branch in every related-record dropdown."""
+        for field in form:
+            if hasattr(field, "query_factory") and getattr(field, "query_factory", None):
+                remote = field.query_factory().column_descriptions[0]["entity"]
+                field.query_factory = (lambda q=field.query_factory, m=remote:
+                                       scope_to_branch(q(), m))
+        return form
+
+    def create_form(self, obj=None):
+        return self._scope_form(super().create_form(obj))
+
+    def edit_form(self, obj=None):
+        return self._scope_form(super().edit_form(obj))
+
+    def on_model_change(self, form, model, is_created):
+        # Forms only offer the user's branch; this refuses a forged POST too.
+        branch_id = user_branch_id()
+        if branch_id is not None and self.branch_of(model) not in (None, branch_id):
+            abort(403)
+
+    def reject_duplicate(self, form, field_name, query, message):
+        """Add `message` to the field when `query` finds another record (not the one edited)."""
+        editing = request.args.get("id")
+        for other in query:
+            if editing is None or str(other.id) != editing:
+                getattr(form, field_name).errors.append(message(other))
+                return False
+        return True
+
+    def handle_view_exception(self, exc):
+        if isinstance(exc, IntegrityError):
+            flash(_("This would duplicate an existing record or break a link between "
+                    "records. Nothing was saved."), "error")
+            return True
+        return super().handle_view_exception(exc)
+
+
+class SecuredView(BaseView):
+    """A custom admin page guarded by one permission."""
+
+    permission_module = None
+    permission_action = VIEW
+
+    def is_accessible(self):
+        return can(current_user, self.permission_module, self.permission_action)
+
+    def inaccessible_callback(self, name, **kwargs):
+        return _deny(name)
+
+
+class SecuredIndexView(AdminIndexView):
+    """The admin home: any signed-in staff member, nobody else."""
+
+    def is_accessible(self):
+        return current_user.is_authenticated and current_user.is_active
+
+    def inaccessible_callback(self, name, **kwargs):
+        return _deny(name)
+

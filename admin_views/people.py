@@ -1,0 +1,103 @@
+"""Clients, rentals and payments as lists the desk and the accountant work from."""
+
+from flask import url_for
+from flask_babel import gettext as _
+from markupsafe import Markup
+from markupsafe import escape
+from wtforms.validators import Optional
+
+from admin_views.base import SecuredModelView
+from admin_views.validators import BangladeshMobile
+from app.extensions import db
+from app.i18n import money
+from app.i18n import taka_plain
+from app.models import Client
+from app.models import ClientStatus
+
+
+def _money_column(view, context, model, name):
+    return money(getattr(model, name))
+
+
+def _taka_export(view, context, model, name):
+    return taka_plain(getattr(model, name))
+
+
+class ClientView(SecuredModelView):
+    """Gym members. Never deleted: they become Inactive or Banned."""
+
+    permission_module = "clients"
+    column_list = ["full_name", "phone", "email", "gender", "status", "tier", "branch",
+                   "registered_at"]
+    column_searchable_list = ["full_name", "phone", "email", "nid"]
+    column_filters = ["status", "gender", "tier", "registered_at", "branch.name"]
+    column_default_sort = ("registered_at", True)
+    column_details_exclude_list = ["photo_path", "id_scan_path"]
+    column_export_exclude_list = ["photo_path", "id_scan_path"]
+    form_columns = ["branch", "full_name", "phone", "email", "nid", "gender", "date_of_birth",
+                    "address", "emergency_contact_name", "emergency_contact_phone", "tier",
+                    "referred_by", "preferred_language", "opt_in_email", "opt_in_sms",
+                    "opt_in_whatsapp", "status", "ban_reason", "notes"]
+    form_args = {
+        "phone": {"validators": [BangladeshMobile()]},
+        "emergency_contact_phone": {"validators": [BangladeshMobile(required=False)]},
+        "email": {"validators": [Optional()]},
+        "nid": {"filters": [lambda value: value.strip() or None if value else None]},
+    }
+    form_ajax_refs = {"referred_by": {"fields": ["full_name", "phone"], "page_size": 10}}
+
+    def validate_form(self, form):
+        if not super().validate_form(form):
+            return False
+        ok = self.reject_duplicate(
+            form, "phone",
+            db.session.execute(db.select(Client).where(Client.phone == form.phone.data)).scalars(),
+            self._already_registered,
+        )
+        if form.nid.data:
+            ok = self.reject_duplicate(
+                form, "nid",
+                db.session.execute(db.select(Client).where(Client.nid == form.nid.data)).scalars(),
+                self._already_registered,
+            ) and ok
+        if form.status.data is ClientStatus.BANNED and not (form.ban_reason.data or "").strip():
+            form.ban_reason.errors.append(_("Give the reason for the ban."))
+            ok = False
+        return ok
+
+    def _already_registered(self, other):
+        link = url_for(".details_view", id=other.id)
+        return Markup(_("Already registered to %(client)s.",
+                        client=Markup('<a href="%s">%s</a>') % (link, escape(other.full_name))))
+
+
+class RentalView(SecuredModelView):
+    """Rental history. Rentals are opened and closed by the rental flow, not typed in."""
+
+    permission_module = "rentals"
+    allow_create = allow_edit = allow_delete = False
+    column_list = ["locker", "client", "term", "starts_at", "ends_at", "status", "price_poisha",
+                   "branch"]
+    column_searchable_list = ["locker.number", "client.full_name", "client.phone"]
+    column_filters = ["status", "term", "ends_at", "starts_at", "branch.name"]
+    column_sortable_list = ["term", "starts_at", "ends_at", "status", "price_poisha",
+                            ("locker", "locker.number"), ("client", "client.full_name")]
+    column_default_sort = ("starts_at", True)
+    column_formatters = {"price_poisha": _money_column}
+    column_formatters_export = {"price_poisha": _taka_export}
+
+
+class PaymentView(SecuredModelView):
+    """Money received. Payments are never edited; refunds are separate records."""
+
+    permission_module = "payments"
+    allow_create = allow_edit = allow_delete = False
+    column_list = ["paid_at", "client", "rental", "amount_poisha", "method", "status",
+                   "reference", "branch"]
+    column_searchable_list = ["reference", "client.full_name", "client.phone"]
+    column_filters = ["status", "method", "paid_at", "branch.name"]
+    column_sortable_list = ["paid_at", "amount_poisha", "method", "status",
+                            ("client", "client.full_name")]
+    column_default_sort = ("paid_at", True)
+    column_formatters = {"amount_poisha": _money_column}
+    column_formatters_export = {"amount_poisha": _taka_export}

@@ -1,0 +1,110 @@
+"""Staff accounts, roles and the activity log."""
+
+from flask import request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+from markupsafe import escape
+from wtforms import PasswordField
+from wtforms import SelectField
+from wtforms import SelectMultipleField
+from wtforms import widgets
+from wtforms.validators import ValidationError
+
+from admin_views.base import SecuredModelView
+from app.services.access import MODULES
+from app.services.access import role_description
+from app.services.access import role_label
+from app.services.staff import WeakPassword
+from app.services.staff import set_password
+
+MODULE_LABELS = {
+    "branches": _l("Branches"), "lockers": _l("Lockers"), "keys": _l("Keys"),
+    "clients": _l("Clients"), "rentals": _l("Rentals"), "payments": _l("Payments"),
+    "reports": _l("Reports"), "activity": _l("Activity log"), "users": _l("Staff"),
+    "roles": _l("Roles"), "settings": _l("Settings"),
+}
+ACTION_LABELS = {"view": _l("view"), "create": _l("create"), "edit": _l("edit"),
+                 "delete": _l("delete")}
+
+
+def permission_choices():
+    """Every permission with a readable label, in the order of the table."""
+    return [(f"{module}-{action}", f"{MODULE_LABELS[module]}: {ACTION_LABELS[action]}")
+            for module, actions in MODULES.items() for action in actions]
+
+
+class PermissionsField(SelectMultipleField):
+    """Tick boxes for a role's permissions."""
+
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, choices=permission_choices, **kwargs)
+
+    def process_data(self, value):
+        self.data = sorted(value or [])
+
+
+class UserView(SecuredModelView):
+    """Staff who log in. A new password here ends all of that person's sessions."""
+
+    permission_module = "users"
+    column_list = ["email", "full_name", "roles", "branch", "locale", "active", "last_login_at",
+                   "login_count"]
+    column_searchable_list = ["email", "full_name"]
+    column_filters = ["active", "branch.name", "roles.name"]
+    column_details_list = ["email", "full_name", "roles", "branch", "locale", "active",
+                           "tf_primary_method", "current_login_at", "last_login_at",
+                           "login_count", "locked_until"]
+    column_export_list = column_list
+    form_columns = ["email", "full_name", "roles", "branch", "locale", "active"]
+    form_extra_fields = {"new_password": PasswordField(_l("New password"))}
+    form_overrides = {"locale": SelectField}
+    form_args = {"locale": {"choices": [("bn", "বাংলা"), ("en", "English")]}}
+    column_formatters = {
+        "roles": lambda v, c, m, n: ", ".join(str(role_label(r.name)) for r in m.roles),
+        "locale": lambda v, c, m, n: "বাংলা" if m.locale == "bn" else "English",
+    }
+
+    def validate_form(self, form):
+        if not super().validate_form(form):
+            return False
+        creating = (request.endpoint or "").endswith("create_view")
+        if creating and not form.new_password.data:
+            form.new_password.errors.append(_("Give the new staff member a password."))
+            return False
+        return True
+
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        if form.new_password.data:
+            try:
+                set_password(model, form.new_password.data)
+            except WeakPassword as exc:
+                # Flask-Admin shows a ValidationError as a message and rolls back.
+                raise ValidationError(str(exc)) from exc
+
+
+class RoleView(SecuredModelView):
+    """Roles and the permissions they carry."""
+
+    permission_module = "roles"
+    column_list = ["name", "description", "permissions"]
+    column_searchable_list = ["name"]
+    form_columns = ["name", "description", "permissions"]
+    form_overrides = {"permissions": PermissionsField}
+    column_formatters = {
+        "name": lambda v, c, m, n: role_label(m.name),
+        "description": lambda v, c, m, n: role_description(m),
+        "permissions": lambda v, c, m, n: Markup("<br>").join(
+            escape(label) for value, label in permission_choices()
+            if value in (m.permissions or [])
+        ),
+    }
+    column_formatters_export = {
+        "name": lambda v, c, m, n: str(role_label(m.name)),
+        "description": lambda v, c, m, n: str(role_description(m)),
+        "permissions": lambda v, c, m, n: ", ".join(m.permissions or []),
+    }

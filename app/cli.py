@@ -1,0 +1,79 @@
+"""Command-line tasks: `flask demo-data`, `flask create-admin`, `flask worker`."""
+
+import click
+from flask import Blueprint
+from flask import current_app
+from flask_security import hash_password
+
+from app.extensions import db
+from app.extensions import rq
+from app.extensions import security
+from app.models import User
+from app.services import demo
+from app.services import settings
+from app.services.access import SUPER_ADMIN
+from app.services.access import ensure_default_roles
+
+bp = Blueprint("cli", __name__, cli_group=None)
+
+
+@bp.cli.command("seed")
+def seed():
+    """Create the four staff roles and the default settings if missing."""
+    ensure_default_roles()
+    settings.ensure_defaults()
+    click.echo("Roles and settings ready.")
+
+
+@bp.cli.command("demo-data")
+@click.option("--lockers", default=300, show_default=True, help="Number of lockers.")
+@click.option("--clients", default=800, show_default=True, help="Number of clients.")
+@click.option("--years", default=1, show_default=True, help="Years of rental history.")
+@click.option("--if-empty", is_flag=True, help="Do nothing when staff accounts already exist.")
+@click.option("--seed", default=2026, show_default=True, help="Random seed (same seed, same data).")
+def demo_data(lockers, clients, years, if_empty, seed):
+    """Load a demo branch with lockers, clients, rentals, payments and four staff users."""
+    if if_empty and db.session.execute(db.select(User.id).limit(1)).first():
+        click.echo("Demo data skipped: the database already has staff accounts.")
+        return
+    summary = demo.load_demo_data(lockers=lockers, clients=clients, years=years, seed=seed)
+    click.echo(
+        "Demo data loaded: {lockers} lockers, {clients} clients, {rentals} rentals, "
+        "{payments} payments. Staff logins (password {password}): {emails}".format(**summary)
+    )
+
+
+@bp.cli.command("create-admin")
+@click.option("--email", prompt=True, help="The Super Admin's email (their login).")
+@click.option("--name", prompt="Full name", help="The Super Admin's full name.")
+@click.password_option(help="At least 10 characters and not easy to guess.")
+def create_admin(email, name, password):
+    """Create a Super Admin for a real install."""
+    ensure_default_roles()
+    problems, password = security.password_util.validate(password, True, email=email)
+    if problems:
+        raise click.ClickException(" ".join(str(p) for p in problems))
+    if security.datastore.find_user(email=email):
+        raise click.ClickException(f"A user with email {email} already exists.")
+    user = security.datastore.create_user(
+        email=email, full_name=name, password=hash_password(password), roles=[SUPER_ADMIN],
+        locale=current_app.config["BABEL_DEFAULT_LOCALE"],
+    )
+    db.session.commit()
+    click.echo(f"Super Admin {user.email} created.")
+
+
+@bp.cli.command("worker")
+@click.option("--queues", default=None, help="Comma-separated queues (default: all).")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(queues, burst):
+    """Run an RQ worker whose jobs run inside this app's context."""
+    from rq import Worker
+
+    from app.extensions import AppContextJob
+
+    names = queues.split(",") if queues else list(current_app.config["RQ_QUEUES"])
+    # Connections opened before the fork must not be shared with the job's process.
+    db.engine.dispose()
+    Worker([rq.queue(name) for name in names], connection=rq.connection,
+           job_class=AppContextJob).work(burst=burst, with_scheduler=True)

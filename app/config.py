@@ -1,0 +1,156 @@
+"""Configuration classes. Every deployment knob is an environment variable."""
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("LOCKER_INSTANCE_DIR", PROJECT_ROOT / "instance"))
+TRANSLATIONS_DIR = PROJECT_ROOT / "translations"
+
+
+def _env_bool(name, default):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key():
+    """Return SECRET_KEY from the environment, or one generated once into instance/.
+
+    A key generated per process would log every user out whenever gunicorn
+    restarts a worker, so a missing key is created once and kept on disk.
+    """
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = INSTANCE_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    SECRET_KEY = None  # filled in by create_app() so that importing never writes files
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'locker_desk.sqlite'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    UPLOAD_DIR = Path(os.environ.get("UPLOAD_DIR", INSTANCE_DIR / "uploads"))
+
+    # --- Language and time -------------------------------------------------------
+    LANGUAGES = ("bn", "en")
+    BABEL_DEFAULT_LOCALE = "bn"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Dhaka"
+    BABEL_TRANSLATION_DIRECTORIES = str(TRANSLATIONS_DIR)
+
+    # --- Sessions -----------------------------------------------------------------
+    # Idle timeout: a desk PC is shared, so an unattended session must end.
+    IDLE_TIMEOUT_MINUTES = int(os.environ.get("IDLE_TIMEOUT_MINUTES", "30"))
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+    REMEMBER_COOKIE_DURATION = timedelta(minutes=1)
+
+    # --- Flask-Security -------------------------------------------------------------
+    SECURITY_PASSWORD_HASH = "argon2"
+    SECURITY_PASSWORD_LENGTH_MIN = 10
+    SECURITY_PASSWORD_COMPLEXITY_CHECKER = "zxcvbn"
+    SECURITY_PASSWORD_CHECK_BREACHED = False  # needs the internet, which a gym may not have
+    SECURITY_TRACKABLE = True
+    SECURITY_CHANGEABLE = True
+    SECURITY_RECOVERABLE = False  # staff passwords are reset by a Super Admin
+    SECURITY_REGISTERABLE = False  # staff accounts are created by a Super Admin
+    SECURITY_SEND_REGISTER_EMAIL = False
+    SECURITY_SEND_PASSWORD_CHANGE_EMAIL = False
+    SECURITY_DEFAULT_REMEMBER_ME = False
+    SECURITY_POST_LOGIN_VIEW = "/admin/"
+    SECURITY_POST_LOGOUT_VIEW = "/login"
+    SECURITY_POST_CHANGE_VIEW = "/admin/"
+    SECURITY_URL_PREFIX = None
+    SECURITY_I18N_DIRNAME = [str(TRANSLATIONS_DIR), "builtin"]
+    SECURITY_TWO_FACTOR = True
+    SECURITY_TWO_FACTOR_ENABLED_METHODS = ["authenticator"]
+    SECURITY_TWO_FACTOR_RESCUE_MAIL = None
+    SECURITY_TOTP_ISSUER = "Locker desk"
+    SECURITY_MULTI_FACTOR_RECOVERY_CODES = False
+    SECURITY_USE_VERIFY_PASSWORD_CACHE = False
+    # No DNS lookups for staff emails: the desk may be offline.
+    SECURITY_EMAIL_VALIDATOR_ARGS = {"check_deliverability": False}
+    SECURITY_RETURN_GENERIC_RESPONSES = True  # do not reveal which emails are staff
+    # Lockout: 5 wrong passwords lock the account for 15 minutes.
+    LOCKOUT_ATTEMPTS = int(os.environ.get("LOCKOUT_ATTEMPTS", "5"))
+    LOCKOUT_MINUTES = int(os.environ.get("LOCKOUT_MINUTES", "15"))
+    # A Super Admin must set up an authenticator app before doing anything else.
+    REQUIRE_2FA_FOR_SUPER_ADMIN = _env_bool("REQUIRE_2FA_FOR_SUPER_ADMIN", False)
+
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "locker-desk@localhost")
+
+    # --- Flask-Admin --------------------------------------------------------------
+    FLASK_ADMIN_SWATCH = "flatly"
+    WTF_CSRF_TIME_LIMIT = None  # the idle timeout already bounds a form's life
+
+    # --- RQ -----------------------------------------------------------------------
+    RQ_QUEUES = ("default", "notifications", "maintenance")
+    # A worker that has not sent a heartbeat for this long counts as gone.
+    WORKER_HEARTBEAT_MAX_AGE = int(os.environ.get("WORKER_HEARTBEAT_MAX_AGE", "120"))
+
+
+class DevelopmentConfig(Config):
+    """`make run` on a laptop or the desk PC: the demo."""
+
+
+class ProductionConfig(Config):
+    """A real install: secure cookies and two-factor for Super Admins."""
+
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", True)
+    REQUIRE_2FA_FOR_SUPER_ADMIN = _env_bool("REQUIRE_2FA_FOR_SUPER_ADMIN", True)
+
+
+class TestingConfig(Config):
+    """Tests: a real database URL is supplied by the fixture; hashing made cheap."""
+
+    TESTING = True
+    WTF_CSRF_ENABLED = False
+    # Still argon2, so tests exercise the real scheme, but with tiny cost settings.
+    SECURITY_PASSWORD_HASH_PASSLIB_OPTIONS = {
+        "argon2__rounds": 1,
+        "argon2__memory_cost": 256,
+        "argon2__parallelism": 1,
+    }
+    SERVER_NAME = None
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "production": ProductionConfig,
+    "testing": TestingConfig,
+}
+
+
+def load_config(app, config):
+    """Apply the chosen config class (or mapping) to `app` and fill the secrets."""
+    if config is None:
+        config = CONFIGS[os.environ.get("LOCKER_ENV", "development")]
+    if isinstance(config, dict):
+        app.config.from_object(CONFIGS[config.get("LOCKER_ENV", "testing")])
+        app.config.update(config)
+    else:
+        app.config.from_object(config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key()
+    # Derived from the secret key so that rotating one key rotates them all.
+    secret = app.config["SECRET_KEY"]
+    app.config.setdefault("SECURITY_PASSWORD_SALT", f"password-{secret[:24]}")
+    app.config.setdefault("SECURITY_TOTP_SECRETS", {"1": f"totp-{secret[-24:]}"})
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
+        minutes=app.config["IDLE_TIMEOUT_MINUTES"]
+    )

@@ -1,0 +1,88 @@
+"""Flask extensions, created unbound here and bound to an app in create_app()."""
+
+from flask import current_app
+from flask import has_app_context
+from flask_babel import Babel
+from flask_mail import Mail
+from flask_migrate import Migrate
+from flask_security import Security
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+from redis import Redis
+from rq import Queue
+from rq.job import Job
+from sqlalchemy import MetaData
+
+# Named constraints: Alembic can only drop or alter what has a stable name, and
+# MariaDB, PostgreSQL and SQLite would otherwise each invent their own.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+migrate = Migrate()
+babel = Babel()
+security = Security()
+mail = Mail()
+csrf = CSRFProtect()
+
+
+class AppContextJob(Job):
+    """An RQ job that runs inside a Flask app context.
+
+    The worker process builds one app (see `flask worker`) and every job it
+    performs gets a fresh app context, so a job sees the same config, database
+    session and translations as a web request, and its session is closed after.
+    """
+
+    def perform(self):
+        """Run the job function inside an app context."""
+        if has_app_context():
+            app = current_app._get_current_object()
+        else:
+            from app import create_app
+
+            app = create_app()
+        with app.app_context():
+            return super().perform()
+
+
+class RQ:
+    """A thin binding of RQ to Flask: one Redis connection per app, named queues."""
+
+    def __init__(self, app=None):
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app):
+        """Register on `app`; the connection is opened lazily on first use."""
+        app.extensions["rq"] = {"redis": None}
+
+    @property
+    def connection(self):
+        """The Redis connection of the current app."""
+        state = current_app.extensions["rq"]
+        if state["redis"] is None:
+            state["redis"] = Redis.from_url(
+                current_app.config["REDIS_URL"],
+                socket_connect_timeout=1,
+                socket_timeout=5,
+            )
+        return state["redis"]
+
+    def queue(self, name="default"):
+        """Return the queue `name`; only the queues named in RQ_QUEUES exist."""
+        if name not in current_app.config["RQ_QUEUES"]:
+            raise KeyError(f"unknown queue {name!r}")
+        return Queue(name, connection=self.connection, job_class=AppContextJob)
+
+    def enqueue(self, func, *args, queue="default", **kwargs):
+        """Put `func(*args, **kwargs)` on `queue`."""
+        return self.queue(queue).enqueue(func, *args, **kwargs)
+
+
+rq = RQ()

@@ -1,0 +1,59 @@
+"""The business, as tables. Import models from here."""
+
+from app.models.activity import ActivityAction
+from app.models.activity import ActivityLog
+from app.models.base import utcnow
+from app.models.branches import Branch
+from app.models.branches import Floor
+from app.models.branches import Zone
+from app.models.branches import ZoneKind
+from app.models.clients import Client
+from app.models.clients import ClientStatus
+from app.models.clients import Gender
+from app.models.clients import Language
+from app.models.lockers import Key
+from app.models.lockers import KeyState
+from app.models.lockers import Locker
+from app.models.lockers import LockerCategory
+from app.models.lockers import LockerSize
+from app.models.lockers import LockerStatus
+from app.models.payments import Payment
+from app.models.payments import PaymentMethod
+from app.models.payments import PaymentStatus
+from app.models.rentals import Rental
+from app.models.rentals import RentalStatus
+from app.models.rentals import RentalTerm
+from app.models.settings import Setting
+from app.models.users import Role
+from app.models.users import User
+from app.models.users import WebAuthn
+
+__all__ = [
+    "ActivityAction",
+    "ActivityLog",
+    "Branch",
+    "Client",
+    "ClientStatus",
+    "Floor",
+    "Gender",
+    "Key",
+    "KeyState",
+    "Language",
+    "Locker",
+    "LockerCategory",
+    "LockerSize",
+    "LockerStatus",
+    "Payment",
+    "PaymentMethod",
+    "PaymentStatus",
+    "Rental",
+    "RentalStatus",
+    "RentalTerm",
+    "Role",
+    "Setting",
+    "User",
+    "WebAuthn",
+    "Zone",
+    "ZoneKind",
+    "utcnow",
+]

@@ -1,0 +1,93 @@
+"""Column helpers shared by the models."""
+
+import enum
+import json
+from datetime import UTC
+from datetime import datetime
+
+from sqlalchemy.types import Text
+from sqlalchemy.types import TypeDecorator
+
+from app.extensions import db
+
+
+def utcnow():
+    """Now in UTC, naive: every datetime column holds UTC without an offset.
+
+    SQLite and MariaDB cannot store an offset, so the rule is the same on all
+    three databases and conversion to the branch's timezone happens on display.
+    """
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class LabelledEnum(enum.Enum):
+    """An enum whose members carry a translated label for screens and exports."""
+
+    @property
+    def label(self):
+        """The member's label in the current user's language."""
+        return self._labels()[self]
+
+    @classmethod
+    def _labels(cls):
+        raise NotImplementedError
+
+    @classmethod
+    def choices(cls):
+        """(name, label) pairs for select fields and filters; names are what is stored."""
+        return [(member.name, member.label) for member in cls]
+
+    def __str__(self):
+        return str(self.label)
+
+    def __html__(self):
+        return str(self.label)
+
+
+def enum_column(enum_cls, default=None, **kwargs):
+    """A status/kind column stored as the member's name in a VARCHAR on every database.
+
+    Native ENUM types differ between PostgreSQL and MariaDB and need their own
+    migrations to change; a VARCHAR with a CHECK constraint behaves the same on
+    all three. Names (not values) are stored because Flask-Admin's enum forms
+    and filters look members up by name.
+    """
+    return db.Column(
+        db.Enum(
+            enum_cls,
+            native_enum=False,
+            create_constraint=True,
+            length=24,
+            validate_strings=True,
+            name=enum_cls.__name__.lower(),
+        ),
+        default=default,
+        nullable=kwargs.pop("nullable", False),
+        **kwargs,
+    )
+
+
+class JSONText(TypeDecorator):
+    """JSON kept in a TEXT column, so the three databases store it identically."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        """Serialise on the way in."""
+        if value is None:
+            return None
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+    def process_result_value(self, value, dialect):
+        """Parse on the way out."""
+        if value is None:
+            return None
+        return json.loads(value)
+
+
+class TimestampMixin:
+    """created_at / updated_at in UTC."""
+
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)

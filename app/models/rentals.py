@@ -1,0 +1,90 @@
+"""A client's hold on a locker for a term."""
+
+from flask_babel import lazy_gettext as _l
+
+from app.extensions import db
+from app.models.base import LabelledEnum
+from app.models.base import TimestampMixin
+from app.models.base import enum_column
+
+
+class RentalTerm(LabelledEnum):
+    """Duration presets (SPEC R2); CUSTOM uses the rental's own day count."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    HALF_YEARLY = "half_yearly"
+    YEARLY = "yearly"
+    CUSTOM = "custom"
+
+    @classmethod
+    def _labels(cls):
+        return {
+            cls.DAILY: _l("Daily"),
+            cls.WEEKLY: _l("Weekly"),
+            cls.MONTHLY: _l("Monthly"),
+            cls.QUARTERLY: _l("Quarterly"),
+            cls.HALF_YEARLY: _l("Half-yearly"),
+            cls.YEARLY: _l("Yearly"),
+            cls.CUSTOM: _l("Custom"),
+        }
+
+    @property
+    def days(self):
+        """Length of a preset term in days; None for CUSTOM."""
+        return {
+            RentalTerm.DAILY: 1,
+            RentalTerm.WEEKLY: 7,
+            RentalTerm.MONTHLY: 30,
+            RentalTerm.QUARTERLY: 90,
+            RentalTerm.HALF_YEARLY: 182,
+            RentalTerm.YEARLY: 365,
+        }.get(self)
+
+
+class RentalStatus(LabelledEnum):
+    """Where a rental stands."""
+
+    RESERVED = "reserved"
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    RELEASED = "released"
+    ABANDONED = "abandoned"
+    CANCELLED = "cancelled"
+
+    @classmethod
+    def _labels(cls):
+        return {
+            cls.RESERVED: _l("Reserved"),
+            cls.ACTIVE: _l("Active"),
+            cls.EXPIRED: _l("Expired"),
+            cls.RELEASED: _l("Released"),
+            cls.ABANDONED: _l("Abandoned"),
+            cls.CANCELLED: _l("Cancelled"),
+        }
+
+
+class Rental(TimestampMixin, db.Model):
+    """A client renting a locker from `starts_at` until `ends_at` (UTC)."""
+
+    id = db.Column(db.Integer, primary_key=True)
+    branch_id = db.Column(db.ForeignKey("branch.id"), nullable=False, index=True)
+    locker_id = db.Column(db.ForeignKey("locker.id"), nullable=False, index=True)
+    client_id = db.Column(db.ForeignKey("client.id"), nullable=False, index=True)
+    term = enum_column(RentalTerm, default=RentalTerm.MONTHLY)
+    days = db.Column(db.Integer, nullable=False)
+    starts_at = db.Column(db.DateTime, nullable=False)
+    ends_at = db.Column(db.DateTime, nullable=False, index=True)
+    status = enum_column(RentalStatus, default=RentalStatus.ACTIVE, index=True)
+    price_poisha = db.Column(db.BigInteger, nullable=False, default=0)
+    created_by_id = db.Column(db.ForeignKey("user.id"))
+
+    branch = db.relationship("Branch")
+    locker = db.relationship("Locker")
+    client = db.relationship("Client")
+    created_by = db.relationship("User")
+
+    def __str__(self):
+        return f"#{self.id} {self.locker} · {self.client.full_name if self.client else ''}"

@@ -1,0 +1,1 @@
+"""Business rules as plain functions. Views, jobs and CLI commands call these."""

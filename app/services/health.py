@@ -1,0 +1,76 @@
+"""What /healthz reports: database, Redis and the RQ workers' heartbeats."""
+
+from datetime import UTC
+from datetime import datetime
+
+from flask import current_app
+from rq import Worker
+from sqlalchemy import text
+
+from app.extensions import db
+from app.extensions import rq
+
+
+def check_database():
+    """{"ok": bool, "error"?: str} for one round trip to the database."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        return {"ok": True}
+    except Exception as exc:  # any failure is a health fact, not a crash
+        db.session.rollback()
+        return {"ok": False, "error": exc.__class__.__name__}
+
+
+def check_redis():
+    """{"ok": bool} for a PING to Redis."""
+    try:
+        rq.connection.ping()
+        return {"ok": True}
+    except Exception as exc:
+        return {"ok": False, "error": exc.__class__.__name__}
+
+
+def check_workers():
+    """Workers with a fresh heartbeat; ok when at least one is alive."""
+    max_age = current_app.config["WORKER_HEARTBEAT_MAX_AGE"]
+    try:
+        workers = Worker.all(connection=rq.connection)
+    except Exception as exc:
+        return {"ok": False, "alive": 0, "error": exc.__class__.__name__}
+    now = datetime.now(UTC)
+    alive = []
+    for worker in workers:
+        beat = worker.last_heartbeat
+        if beat is None:
+            continue
+        if beat.tzinfo is None:
+            beat = beat.replace(tzinfo=UTC)
+        age = (now - beat).total_seconds()
+        if age <= max_age:
+            alive.append({"name": worker.name, "queues": worker.queue_names(),
+                          "heartbeat_age_seconds": round(age, 1)})
+    return {"ok": bool(alive), "alive": len(alive), "workers": alive}
+
+
+def last_cron_run():
+    """When the cron heartbeat job last ran on a worker (ISO text), or None."""
+    from jobs.maintenance import CRON_HEARTBEAT_KEY
+
+    try:
+        value = rq.connection.get(CRON_HEARTBEAT_KEY)
+    except Exception:
+        return None
+    return value.decode() if value else None
+
+
+def health_report():
+    """The full report and whether everything is healthy."""
+    report = {"database": check_database(), "redis": check_redis()}
+    if report["redis"]["ok"]:
+        report["worker"] = check_workers()
+        report["worker"]["last_scheduled_job_utc"] = last_cron_run()
+    else:
+        report["worker"] = {"ok": False, "alive": 0}
+    healthy = all(part["ok"] for part in report.values())
+    report["status"] = "ok" if healthy else "degraded"
+    return report, healthy

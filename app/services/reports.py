@@ -1,0 +1,61 @@
+"""Figures for the dashboard and the financial report, scoped to a branch."""
+
+from datetime import timedelta
+
+from sqlalchemy import func
+
+from app.extensions import db
+from app.models import Locker
+from app.models import LockerStatus
+from app.models import Payment
+from app.models import PaymentStatus
+from app.models import Rental
+from app.models import RentalStatus
+from app.models import utcnow
+
+
+def _in_branch(stmt, column, branch_id):
+    return stmt if branch_id is None else stmt.where(column == branch_id)
+
+
+def locker_status_counts(branch_id=None):
+    """{LockerStatus: count} including zeros, for the dashboard cards."""
+    stmt = _in_branch(db.select(Locker.status, func.count()).group_by(Locker.status),
+                      Locker.branch_id, branch_id)
+    counts = dict.fromkeys(LockerStatus, 0)
+    counts.update(dict(db.session.execute(stmt).all()))
+    return counts
+
+
+def occupancy_percent(counts):
+    """Share of usable lockers (not in maintenance/out of service) that are taken."""
+    usable = sum(n for status, n in counts.items()
+                 if status not in (LockerStatus.MAINTENANCE, LockerStatus.OUT_OF_SERVICE))
+    taken = counts[LockerStatus.ASSIGNED] + counts[LockerStatus.RESERVED] + counts[LockerStatus.EXPIRED]
+    return round(100 * taken / usable) if usable else 0
+
+
+def expiring_soon_count(branch_id=None, days=7):
+    """Active rentals ending within `days`."""
+    now = utcnow()
+    stmt = _in_branch(
+        db.select(func.count()).select_from(Rental).where(
+            Rental.status == RentalStatus.ACTIVE, Rental.ends_at <= now + timedelta(days=days)),
+        Rental.branch_id, branch_id)
+    return db.session.execute(stmt).scalar_one()
+
+
+def collections_by_month(branch_id=None, months=12):
+    """[(year, month, {method: poisha}, total_poisha)] for paid payments, newest first."""
+    since = utcnow() - timedelta(days=31 * months)
+    stmt = _in_branch(
+        db.select(Payment.paid_at, Payment.method, Payment.amount_poisha).where(
+            Payment.status == PaymentStatus.PAID, Payment.paid_at >= since),
+        Payment.branch_id, branch_id)
+    # Grouped in Python: month extraction differs on SQLite, PostgreSQL and MariaDB.
+    months_seen = {}
+    for paid_at, method, amount in db.session.execute(stmt):
+        bucket = months_seen.setdefault((paid_at.year, paid_at.month), {})
+        bucket[method] = bucket.get(method, 0) + amount
+    return [(year, month, by_method, sum(by_method.values()))
+            for (year, month), by_method in sorted(months_seen.items(), reverse=True)]

@@ -1,0 +1,81 @@
+"""Business settings with their types and defaults (SPEC S7).
+
+A setting not yet saved reads as its default, so a new install works before
+anyone opens the settings screen.
+"""
+
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+
+from app.extensions import db
+from app.models import Setting
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """What one setting means and which values it accepts."""
+
+    label: object
+    kind: type
+    default: object
+    minimum: int | None = None
+
+
+SETTINGS = {
+    "company_name": SettingSpec(_l("Company name"), str, "Locker desk gym"),
+    "company_address": SettingSpec(_l("Company address"), str, ""),
+    "company_bin": SettingSpec(_l("VAT/BIN number"), str, ""),
+    "currency": SettingSpec(_l("Currency"), str, "BDT"),
+    "timezone": SettingSpec(_l("Timezone"), str, "Asia/Dhaka"),
+    "default_language": SettingSpec(_l("Default language"), str, "bn"),
+    "key_deposit_poisha": SettingSpec(_l("Key deposit (poisha)"), int, 50000, 0),
+    "lost_key_fee_poisha": SettingSpec(_l("Lost key fee (poisha)"), int, 100000, 0),
+    "grace_period_days": SettingSpec(_l("Grace period (days)"), int, 3, 0),
+    "vat_rate_percent": SettingSpec(_l("VAT rate (%)"), int, 15, 0),
+    "terms_version": SettingSpec(_l("Terms & conditions version"), int, 1, 1),
+}
+
+
+class InvalidSetting(ValueError):
+    """A value that does not fit the setting."""
+
+
+def coerce(key, raw):
+    """Turn the text typed on the settings screen into the setting's type."""
+    spec = SETTINGS.get(key)
+    if spec is None:
+        raise InvalidSetting(_l("Unknown setting."))
+    if spec.kind is int:
+        try:
+            value = int(str(raw).strip())
+        except ValueError as exc:
+            raise InvalidSetting(_l("Enter a whole number.")) from exc
+        if spec.minimum is not None and value < spec.minimum:
+            raise InvalidSetting(_l("The value must be at least %(minimum)d.", minimum=spec.minimum))
+        return value
+    return str(raw if raw is not None else "").strip()
+
+
+def get(key):
+    """The current value of setting `key`."""
+    row = db.session.get(Setting, key)
+    return SETTINGS[key].default if row is None else row.value
+
+
+def put(key, raw):
+    """Validate and store a setting (logged like any other change)."""
+    value = coerce(key, raw)
+    row = db.session.get(Setting, key) or Setting(key=key)
+    row.value = value
+    db.session.add(row)
+    return row
+
+
+def ensure_defaults():
+    """Create a row with the default value for every setting not saved yet."""
+    existing = set(db.session.execute(db.select(Setting.key)).scalars())
+    for key, spec in SETTINGS.items():
+        if key not in existing:
+            db.session.add(Setting(key=key, value=spec.default))
+    db.session.commit()

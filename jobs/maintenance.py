@@ -1,0 +1,11 @@
+"""Housekeeping jobs for the `maintenance` queue."""
+
+from app.extensions import rq
+from app.models import utcnow
+
+CRON_HEARTBEAT_KEY = "locker-desk:cron:last-run"
+
+
+def cron_heartbeat():
+    """Record that the schedule reached a worker; /healthz reports how long ago."""
+    rq.connection.set(CRON_HEARTBEAT_KEY, utcnow().isoformat(timespec="seconds"))
