@@ -19,11 +19,11 @@ from flask_admin import AdminIndexView
 from flask_admin import BaseView
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.form import AdminModelConverter
-from flask_admin.form import SecureForm
 from flask_admin.model import typefmt
 from flask_admin.model.form import converts
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from wtforms import fields
 
@@ -60,6 +60,20 @@ def scope_to_branch(query, model):
     if hasattr(model, "branch_id"):
         return query.filter(model.branch_id == branch_id)
     return query
+
+
+class DeskForm(FlaskForm):
+    """A Flask-WTF form that remembers the record it edits.
+
+    Flask-WTF because CSRFProtect already checks every POST of the app (list
+    actions and deletes included) and admin forms should use the same token;
+    `_obj` because Flask-Admin's Unique validator needs it to let a record keep
+    its own email or number.
+    """
+
+    def __init__(self, *args, **kwargs):
+        self._obj = kwargs.get("obj")
+        super().__init__(*args, **kwargs)
 
 
 class EnumSelectField(fields.SelectField):
@@ -163,7 +177,7 @@ class SecuredModelView(ModelView):
     # List actions need EDIT unless named here.
     action_permissions = {"delete": DELETE}
 
-    form_base_class = SecureForm
+    form_base_class = DeskForm
     model_form_converter = ModelConverter
     export_types = ["csv", "xlsx"]
     export_max_rows = 0
@@ -276,6 +290,30 @@ class SecuredModelView(ModelView):
         branch_id = user_branch_id()
         if branch_id is not None and self.branch_of(model) not in (None, branch_id):
             abort(403)
+
+    def _export_csv(self, return_url):
+        # Flask-Admin streams the CSV after the request's database session is
+        # closed, so a row whose label needs a related record (a zone's floor)
+        # cannot be loaded any more. The rows are written out here instead.
+        response = super()._export_csv(return_url)
+        body = b"".join(
+            chunk.encode("utf-8") if isinstance(chunk, str) else chunk
+            for chunk in response.response
+        )
+        response.response = [body]
+        response.direct_passthrough = False
+        return response
+
+    def validate_form(self, form):
+        if not super().validate_form(form):
+            return False
+        if (request.endpoint or "").rsplit(".", 1)[-1] in ("create_view", "edit_view"):
+            return self.check_record(form)
+        return True
+
+    def check_record(self, form):
+        """Business checks on a submitted create/edit form; add field errors, return False."""
+        return True
 
     def reject_duplicate(self, form, field_name, query, message):
         """Add `message` to the field when `query` finds another record (not the one edited)."""

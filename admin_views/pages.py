@@ -2,6 +2,7 @@
 
 from flask_admin import expose
 from flask_babel import format_date
+from wtforms import StringField
 from wtforms.validators import ValidationError
 
 from admin_views.base import SecuredIndexView
@@ -52,6 +53,9 @@ class SettingView(SecuredModelView):
     column_list = ["label", "value", "updated_at"]
     column_default_sort = "key"
     form_columns = ["value"]
+    # Values are JSON in the database; on screen they are typed as text and
+    # converted by the settings service.
+    form_overrides = {"value": StringField}
     column_formatters = {
         "label": lambda v, c, m, n: settings_service.SETTINGS[m.key].label
         if m.key in settings_service.SETTINGS else m.key,

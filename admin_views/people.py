@@ -46,9 +46,7 @@ class ClientView(SecuredModelView):
     }
     form_ajax_refs = {"referred_by": {"fields": ["full_name", "phone"], "page_size": 10}}
 
-    def validate_form(self, form):
-        if not super().validate_form(form):
-            return False
+    def check_record(self, form):
         ok = self.reject_duplicate(
             form, "phone",
             db.session.execute(db.select(Client).where(Client.phone == form.phone.data)).scalars(),

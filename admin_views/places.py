@@ -65,9 +65,7 @@ class LockerView(SecuredModelView):
     form_columns = ["zone", "number", "size", "category", "notes"]
     form_args = {"number": {"filters": [lambda value: value.strip().upper() if value else value]}}
 
-    def validate_form(self, form):
-        if not super().validate_form(form):
-            return False
+    def check_record(self, form):
         zone = form.zone.data
         if zone is None:
             return True
@@ -98,9 +96,7 @@ class KeyView(SecuredModelView):
     form_columns = ["locker", "tag", "is_spare", "state", "notes"]
     branch_join = (Key.locker, Locker.branch_id)
 
-    def validate_form(self, form):
-        if not super().validate_form(form):
-            return False
+    def check_record(self, form):
         same_tag = db.session.execute(db.select(Key).where(Key.tag == form.tag.data)).scalars()
         return self.reject_duplicate(
             form, "tag", same_tag,

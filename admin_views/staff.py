@@ -59,7 +59,7 @@ class UserView(SecuredModelView):
                            "tf_primary_method", "current_login_at", "last_login_at",
                            "login_count", "locked_until"]
     column_export_list = column_list
-    form_columns = ["email", "full_name", "roles", "branch", "locale", "active"]
+    form_columns = ["email", "full_name", "roles", "branch", "locale", "active", "new_password"]
     form_extra_fields = {"new_password": PasswordField(_l("New password"))}
     form_overrides = {"locale": SelectField}
     form_args = {"locale": {"choices": [("bn", "বাংলা"), ("en", "English")]}}
@@ -68,9 +68,7 @@ class UserView(SecuredModelView):
         "locale": lambda v, c, m, n: "বাংলা" if m.locale == "bn" else "English",
     }
 
-    def validate_form(self, form):
-        if not super().validate_form(form):
-            return False
+    def check_record(self, form):
         creating = (request.endpoint or "").endswith("create_view")
         if creating and not form.new_password.data:
             form.new_password.errors.append(_("Give the new staff member a password."))

@@ -13,6 +13,9 @@ from flask_babel import get_locale
 from flask_login import current_user
 from wtforms.i18n import messages_path
 
+from app.extensions import db
+from app.models import Branch
+
 
 def select_locale():
     """The signed-in user's language; before login, the browser's (or the switcher's)."""
@@ -27,8 +30,12 @@ def select_locale():
 
 def select_timezone():
     """The timezone of the user's branch; Asia/Dhaka when the user has none."""
-    if current_user and current_user.is_authenticated and current_user.branch is not None:
-        return current_user.branch.timezone
+    branch_id = current_user.branch_id if current_user and current_user.is_authenticated else None
+    if branch_id is not None:
+        # Looked up by id: the user object may outlive its session in a streamed export.
+        branch = db.session.get(Branch, branch_id)
+        if branch is not None:
+            return branch.timezone
     return current_app.config["BABEL_DEFAULT_TIMEZONE"]
 
 

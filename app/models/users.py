@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 from flask import current_app
+from flask import flash
+from flask import has_request_context
 from flask_babel import gettext as _
 from flask_security.models import fsqla_v3 as fsqla
 
@@ -35,15 +37,15 @@ class User(db.Model, fsqla.FsUserMixin):
         """True while a lockout from repeated wrong passwords is running.
 
         Flask-Security calls this after the password was checked, so a correct
-        password during the lockout is refused too.
+        password during the lockout is refused too. The message is flashed rather
+        than put on the form: with generic responses on (so the login page never
+        reveals which emails are staff) Flask-Security replaces field errors.
         """
         if self.locked_until is None or self.locked_until <= utcnow():
             return False
-        if form_error is not None:
-            form_error.append(
-                _("Too many failed attempts. Try again after %(minutes)d minutes.",
-                  minutes=self.lockout_minutes_left())
-            )
+        if has_request_context():
+            flash(_("Too many failed attempts. Try again after %(minutes)d minutes.",
+                    minutes=self.lockout_minutes_left()), "error")
         return True
 
     def lockout_minutes_left(self):

@@ -1,0 +1,114 @@
+"""Shared fixtures: an app per test on each database, a logged-in client per role."""
+
+import contextvars
+import os
+
+import pytest
+from flask import has_app_context
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from redis import Redis
+
+from app import create_app
+from app.extensions import db
+from app.services.access import ensure_default_roles
+from app.services.settings import ensure_defaults
+from tests import databases
+from tests.factories import Desk
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+_unreachable = {}
+
+
+def pytest_report_header(config):
+    """Say up front which databases this run covers and which it skips."""
+    lines = []
+    for name, url in databases.SERVER_URLS.items():
+        reason = databases.reachable(url)
+        _unreachable[name] = reason
+        state = "used" if reason is None else f"SKIPPED ({reason})"
+        lines.append(f"{databases.NAMES[name]}: {state}")
+    return ["databases: SQLite: used; " + "; ".join(lines)]
+
+
+def config_for(database_url, **overrides):
+    """Config for a test app on `database_url`."""
+    return {
+        "LOCKER_ENV": "testing",
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": TEST_REDIS_URL,
+        **overrides,
+    }
+
+
+class DeskClient(FlaskClient):
+    """A test browser whose requests run in their own app context, as in production.
+
+    Without this, a request made while the test holds an app context reuses it,
+    so `g` (and the user Flask-Login caches there) would leak from one browser
+    to another. The test's own session is committed around each request so the
+    request sees the test's data and the test then reads the request's writes.
+    """
+
+    def open(self, *args, **kwargs):
+        testing_in_context = has_app_context()
+        if testing_in_context:
+            db.session.commit()
+        kwargs.setdefault("buffered", True)
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        if testing_in_context:
+            db.session.commit()
+        return response
+
+
+@pytest.fixture(scope="session", params=databases.BACKENDS)
+def database_url(request, tmp_path_factory):
+    """A migrated, empty database of each kind; skipped (or failed in CI) if unreachable."""
+    backend = request.param
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'test.sqlite'}"
+    else:
+        url = databases.SERVER_URLS[backend]
+        reason = _unreachable.get(backend) or databases.reachable(url)
+        if reason is not None:
+            message = f"{databases.NAMES[backend]} is not reachable ({reason})"
+            if IN_CI:
+                pytest.fail(f"{message}; CI must test all three databases")
+            pytest.skip(message)
+        databases.drop_everything(url)
+    app = create_app(config_for(url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+@pytest.fixture
+def app(database_url):
+    """A fresh app on an empty database with the roles and settings in place."""
+    app = create_app(config_for(database_url))
+    app.test_client_class = DeskClient
+    with app.app_context():
+        ensure_default_roles()
+        ensure_defaults()
+    Redis.from_url(TEST_REDIS_URL).flushdb()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        databases.empty_tables(db)
+        db.engine.dispose()
+
+
+@pytest.fixture
+def desk(app):
+    """Factories and login helpers, inside an app context (see tests/factories.py)."""
+    with app.app_context():
+        yield Desk(app)
+
+
+@pytest.fixture
+def client(app):
+    """An anonymous browser."""
+    return app.test_client()

@@ -1,0 +1,76 @@
+"""The three databases the suite runs on, and how to reset each one.
+
+SQLite is a file per test session; PostgreSQL and MariaDB are the real servers
+on this machine (database `test`). Each backend's schema is built once by the
+Alembic migrations, then every test starts from empty tables.
+"""
+
+import os
+
+import sqlalchemy as sa
+
+BACKENDS = ("sqlite", "postgresql", "mariadb")
+
+SERVER_URLS = {
+    "postgresql": os.environ.get(
+        "TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    ),
+    "mariadb": os.environ.get(
+        "TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4"
+    ),
+}
+NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mariadb": "MariaDB"}
+
+
+def reachable(url):
+    """None if a connection to `url` works, else the reason it does not."""
+    engine = sa.create_engine(url, connect_args=_connect_args(url))
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return None
+    except Exception as exc:
+        return f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+    finally:
+        engine.dispose()
+
+
+def _connect_args(url):
+    if url.startswith("postgresql"):
+        return {"connect_timeout": 3}
+    if url.startswith("mysql"):
+        return {"connect_timeout": 3}
+    return {}
+
+
+def drop_everything(url):
+    """Leave the database with no tables at all, so migrations start from nothing."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        if url.startswith("postgresql"):
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+        elif url.startswith("mysql"):
+            conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=0"))
+            for (name,) in conn.execute(sa.text("SHOW TABLES")).all():
+                conn.execute(sa.text(f"DROP TABLE `{name}`"))
+            conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=1"))
+    engine.dispose()
+
+
+def empty_tables(db):
+    """Delete every row of every table (the schema stays), quickly on each backend."""
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    dialect = db.engine.dialect.name
+    with db.engine.begin() as conn:
+        if dialect == "postgresql":
+            quoted = ", ".join(f'"{name}"' for name in tables)
+            conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        elif dialect in ("mysql", "mariadb"):
+            conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=0"))
+            for name in tables:
+                conn.execute(sa.text(f"DELETE FROM `{name}`"))
+            conn.execute(sa.text("SET FOREIGN_KEY_CHECKS=1"))
+        else:
+            for name in tables:
+                conn.execute(sa.text(f'DELETE FROM "{name}"'))
