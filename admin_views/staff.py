@@ -16,6 +16,7 @@ from app.services.access import MODULES
 from app.services.access import role_description
 from app.services.access import role_label
 from app.services.staff import WeakPassword
+from app.services.staff import password_problems
 from app.services.staff import set_password
 
 MODULE_LABELS = {
@@ -47,6 +48,16 @@ class PermissionsField(SelectMultipleField):
         self.data = sorted(value or [])
 
 
+class NewPasswordField(PasswordField):
+    """A password typed by a Super Admin; never copied onto the user as it is.
+
+    The staff service checks it and stores only its hash.
+    """
+
+    def populate_obj(self, obj, name):
+        return None
+
+
 class UserView(SecuredModelView):
     """Staff who log in. A new password here ends all of that person's sessions."""
 
@@ -60,7 +71,7 @@ class UserView(SecuredModelView):
                            "login_count", "locked_until"]
     column_export_list = column_list
     form_columns = ["email", "full_name", "roles", "branch", "locale", "active", "new_password"]
-    form_extra_fields = {"new_password": PasswordField(_l("New password"))}
+    form_extra_fields = {"new_password": NewPasswordField(_l("New password"))}
     form_overrides = {"locale": SelectField}
     form_args = {"locale": {"choices": [("bn", "বাংলা"), ("en", "English")]}}
     column_formatters = {
@@ -73,6 +84,10 @@ class UserView(SecuredModelView):
         if creating and not form.new_password.data:
             form.new_password.errors.append(_("Give the new staff member a password."))
             return False
+        if form.new_password.data:
+            problems = password_problems(form.new_password.data, form._obj)
+            form.new_password.errors.extend(problems)
+            return not problems
         return True
 
     def on_model_change(self, form, model, is_created):

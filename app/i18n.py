@@ -5,6 +5,7 @@ from decimal import Decimal
 import flask_admin.babel
 from babel import support
 from flask import current_app
+from flask import has_request_context
 from flask import request
 from flask import session
 from flask_babel import format_datetime
@@ -20,6 +21,9 @@ from app.models import Branch
 def select_locale():
     """The signed-in user's language; before login, the browser's (or the switcher's)."""
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        # Jobs and commands speak the default language unless they force another.
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     if current_user and current_user.is_authenticated and current_user.locale in languages:
         return current_user.locale
     chosen = session.get("locale")

@@ -127,10 +127,10 @@ def test_an_admin_password_reset_ends_the_staff_members_sessions(desk):
     admin = desk.login_as("Super Admin")
     response = admin.post(f"/admin/users/edit/?id={staff.id}", data={
         "email": staff.email, "full_name": "Desk", "roles": [str(r.id) for r in staff.roles],
-        "locale": "en", "active": "y", "new_password": "Brand-New-Desk-Pass-7"})
+        "locale": "en", "active": "y", "new_password": "Tiger-Lantern-Mosque-91"})
     assert response.status_code == 302
     assert staff_browser.get("/admin/").status_code == 302
-    assert desk.login(staff.email, "Brand-New-Desk-Pass-7")[1].status_code == 302
+    assert desk.login(staff.email, "Tiger-Lantern-Mosque-91")[1].status_code == 302
 
 
 def test_an_idle_session_is_ended(desk):

@@ -13,6 +13,7 @@ from datetime import date
 from datetime import datetime
 from decimal import Decimal
 
+import sqlalchemy as sa
 from flask import has_request_context
 from flask import request
 from flask_login import current_user
@@ -93,22 +94,37 @@ def _snapshot(obj):
     return values
 
 
-def _diff(obj):
+def _committed_values(session, obj, keys):
+    """The database's current values of `keys` for `obj`.
+
+    An attribute that was expired (every commit expires them) and then set has
+    no "before" in its history; the row still holds it, so it is read from there.
+    """
+    mapper = inspect(obj).mapper
+    columns = [mapper.get_property(key).columns[0] for key in keys]
+    condition = [col == value for col, value in
+                 zip(mapper.primary_key, mapper.primary_key_from_instance(obj), strict=True)]
+    row = session.connection().execute(sa.select(*columns).where(*condition)).first()
+    return dict(zip(keys, row, strict=True)) if row is not None else {}
+
+
+def _diff(session, obj):
     """{field: [before, after]} for the columns changed in this flush."""
     state = inspect(obj)
-    changes = {}
+    histories = {}
     for attr in _columns(obj):
         history = state.attrs[attr.key].history
-        if not history.has_changes():
-            continue
-        before = history.deleted[0] if history.deleted else None
+        if history.has_changes():
+            histories[attr.key] = history
+    unknown = [key for key, history in histories.items() if not history.deleted]
+    before_values = _committed_values(session, obj, unknown) if unknown else {}
+    changes = {}
+    for key, history in histories.items():
+        before = history.deleted[0] if history.deleted else before_values.get(key)
         after = history.added[0] if history.added else None
         if _plain(before) == _plain(after):
             continue
-        if attr.key in SECRET_FIELDS:
-            changes[attr.key] = [MASK, MASK]
-        else:
-            changes[attr.key] = [_plain(before), _plain(after)]
+        changes[key] = [MASK, MASK] if key in SECRET_FIELDS else [_plain(before), _plain(after)]
     return changes
 
 
@@ -167,11 +183,12 @@ class _FlushEntries:
             self.email = actor.email if actor else None
 
     def row(self, action, obj, changes):
-        identity = inspect(obj).identity
+        # New rows are not "persistent" yet in after_flush, but their keys are set.
+        identity = inspect(obj).mapper.primary_key_from_instance(obj)
         return {
             "at": utcnow(), "user_id": self.user_id, "user_email": self.email,
             "action": action, "model": obj.__class__.__name__,
-            "object_id": str(identity[0]) if identity else None,
+            "object_id": str(identity[0]) if identity and identity[0] is not None else None,
             "summary": str(obj)[:255], "changes": changes, "ip": self.ip,
             "user_agent": self.agent, "branch_id": _branch_of(obj),
         }
@@ -184,7 +201,7 @@ def _capture_changes(session, flush_context, instances):
     pending = session.info.setdefault("audit_pending", [])
     for obj in session.dirty:
         if _audited(obj):
-            changes = _diff(obj)
+            changes = _diff(session, obj)
             if set(changes) - NOISE_FIELDS:
                 pending.append(entries.row(ActivityAction.UPDATE, obj, changes))
     for obj in session.deleted:

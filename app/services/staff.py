@@ -13,6 +13,15 @@ class WeakPassword(ValueError):
         self.messages = messages
 
 
+def password_problems(password, user=None):
+    """Why `password` breaks the rules (length, zxcvbn strength); empty when it is fine."""
+    if user is None:
+        problems, _ = security.password_util.validate(password, True)
+    else:
+        problems, _ = security.password_util.validate(password, False, user=user)
+    return [str(p) for p in problems or []]
+
+
 def set_password(user, password):
     """Check `password` against the rules, store its hash, end the user's sessions.
 
