@@ -8,7 +8,7 @@ from wtforms.validators import Optional
 
 from admin_views.base import SecuredModelView
 from admin_views.validators import BangladeshMobile
-from app.extensions import db
+from admin_views.validators import NotTaken
 from app.i18n import money
 from app.i18n import taka_plain
 from app.models import Client
@@ -21,6 +21,13 @@ def _money_column(view, context, model, name):
 
 def _taka_export(view, context, model, name):
     return taka_plain(getattr(model, name))
+
+
+def _already_registered(other):
+    """'Already registered to <a>name</a>.' with a link to that client's page."""
+    link = url_for("clients.details_view", id=other.id)
+    return Markup(_("Already registered to %(client)s.",
+                    client=Markup('<a href="%s">%s</a>') % (link, escape(other.full_name))))
 
 
 class ClientView(SecuredModelView):
@@ -39,34 +46,19 @@ class ClientView(SecuredModelView):
                     "referred_by", "preferred_language", "opt_in_email", "opt_in_sms",
                     "opt_in_whatsapp", "status", "ban_reason", "notes"]
     form_args = {
-        "phone": {"validators": [BangladeshMobile()]},
+        "phone": {"validators": [BangladeshMobile(), NotTaken(Client.phone, _already_registered)]},
         "emergency_contact_phone": {"validators": [BangladeshMobile(required=False)]},
         "email": {"validators": [Optional()]},
-        "nid": {"filters": [lambda value: value.strip() or None if value else None]},
+        "nid": {"filters": [lambda value: value.strip() or None if value else None],
+                "validators": [NotTaken(Client.nid, _already_registered)]},
     }
     form_ajax_refs = {"referred_by": {"fields": ["full_name", "phone"], "page_size": 10}}
 
     def check_record(self, form):
-        ok = self.reject_duplicate(
-            form, "phone",
-            db.session.execute(db.select(Client).where(Client.phone == form.phone.data)).scalars(),
-            self._already_registered,
-        )
-        if form.nid.data:
-            ok = self.reject_duplicate(
-                form, "nid",
-                db.session.execute(db.select(Client).where(Client.nid == form.nid.data)).scalars(),
-                self._already_registered,
-            ) and ok
         if form.status.data is ClientStatus.BANNED and not (form.ban_reason.data or "").strip():
             form.ban_reason.errors.append(_("Give the reason for the ban."))
-            ok = False
-        return ok
-
-    def _already_registered(self, other):
-        link = url_for(".details_view", id=other.id)
-        return Markup(_("Already registered to %(client)s.",
-                        client=Markup('<a href="%s">%s</a>') % (link, escape(other.full_name))))
+            return False
+        return True
 
 
 class RentalView(SecuredModelView):

@@ -3,6 +3,7 @@
 from flask_babel import gettext as _
 
 from admin_views.base import SecuredModelView
+from admin_views.validators import NotTaken
 from app.extensions import db
 from app.models import Key
 from app.models import Locker
@@ -96,10 +97,6 @@ class KeyView(SecuredModelView):
     form_columns = ["locker", "tag", "is_spare", "state", "notes"]
     branch_join = (Key.locker, Locker.branch_id)
 
-    def check_record(self, form):
-        same_tag = db.session.execute(db.select(Key).where(Key.tag == form.tag.data)).scalars()
-        return self.reject_duplicate(
-            form, "tag", same_tag,
-            lambda other: _("Key tag %(tag)s is already in use.", tag=other.tag),
-        )
+    form_args = {"tag": {"validators": [NotTaken(
+        Key.tag, lambda other: _("Key tag %(tag)s is already in use.", tag=other.tag))]}}
 
