@@ -1,10 +1,17 @@
-"""Command-line tasks: `flask demo-data`, `flask create-admin`, `flask worker`."""
+"""Command-line tasks: `flask serve`, `flask worker`, `flask demo-data`, `flask create-admin`."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import click
 from flask import Blueprint
 from flask import current_app
 from flask_security import hash_password
 
+from app.config import PROJECT_ROOT
 from app.extensions import db
 from app.extensions import rq
 from app.extensions import security
@@ -77,3 +84,44 @@ def worker(queues, burst):
     db.engine.dispose()
     Worker([rq.queue(name) for name in names], connection=rq.connection,
            job_class=AppContextJob).work(burst=burst, with_scheduler=True)
+
+
+@bp.cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.option("--web-workers", default=2, show_default=True, help="gunicorn processes.")
+def serve(host, port, web_workers):
+    """Run the desk: gunicorn, one RQ worker and rq cron. Ctrl-C stops them all."""
+    bin_dir = Path(sys.executable).parent
+    commands = {"web": [str(bin_dir / "gunicorn"), "--workers", str(web_workers),
+                        "--bind", f"{host}:{port}", "--access-logfile", "-", "wsgi:app"]}
+    try:
+        rq.connection.ping()
+    except Exception as exc:
+        click.secho(
+            f"Redis is not reachable at {current_app.config['REDIS_URL']} ({exc.__class__.__name__})."
+            " Background jobs (reminders, backups, notifications) are off until it is;"
+            " the desk itself keeps working.", fg="yellow")
+    else:
+        commands["worker"] = [sys.executable, "-m", "flask", "worker"]
+        commands["cron"] = [str(bin_dir / "rq"), "cron", "--url", current_app.config["REDIS_URL"],
+                            "--path", str(PROJECT_ROOT), str(PROJECT_ROOT / "jobs" / "schedule.py")]
+    processes = {name: subprocess.Popen(cmd, cwd=PROJECT_ROOT) for name, cmd in commands.items()}
+    click.echo(f"Locker desk is running on http://{host}:{port} ({', '.join(processes)})."
+               " Press Ctrl-C to stop.")
+    try:
+        while all(p.poll() is None for p in processes.values()):
+            time.sleep(0.5)
+        stopped = [name for name, p in processes.items() if p.poll() is not None]
+        click.secho(f"{', '.join(stopped)} stopped; stopping the rest.", fg="red")
+    except KeyboardInterrupt:
+        click.echo("Stopping …")
+    finally:
+        for p in processes.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in processes.values():
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()

@@ -31,7 +31,7 @@ def test_the_language_switch_is_stored_on_the_user(desk):
 def test_a_bengali_menu_has_no_english_left(desk):
     """Menu, list headers and buttons of the client list are all Bengali."""
     desk.make_client()
-    browser = desk.login_as("Manager", locale="bn")
+    browser = desk.login_as("Manager", locale="bn", full_name="নাসরিন আক্তার")
     html = browser.get("/admin/clients/").get_data(as_text=True)
     menu = _visible_text(html, r'<ul class="nav navbar-nav mr-auto">(.*?)</ul>\s*<ul')
     headers = _visible_text(html, r"<th[^>]*>(.*?)</th>")

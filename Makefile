@@ -1,0 +1,62 @@
+# Locker desk. `make run` starts the demo on http://127.0.0.1:5000, `make test` runs every test.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := wsgi.py
+
+.PHONY: run test lint translations extract-messages system-packages browser-packages bench clean
+
+run: $(VENV)/.installed translations system-packages
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed
+	$(BIN)/flask demo-data --if-empty
+	$(BIN)/flask serve
+
+test: $(VENV)/.installed-tests translations system-packages browser-packages
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-tests
+	$(BIN)/ruff check .
+
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-tests: $(VENV)/.installed tests/requirements.txt
+	$(BIN)/python -m pip install --quiet -r tests/requirements.txt
+	touch $@
+
+# Compiled catalogs (.mo) are build output; the .po files are the source.
+translations: $(VENV)/.installed
+	@for po in translations/*/LC_MESSAGES/*.po; do \
+		$(BIN)/pybabel compile --use-fuzzy -i $$po -o $${po%.po}.mo -l $$(basename $$(dirname $$(dirname $$po))) -D $$(basename $$po .po) >/dev/null || exit 1; \
+	done
+
+# After adding strings: refresh messages.pot and merge it into every catalog.
+extract-messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -F translations/babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o translations/messages.pot .
+	$(BIN)/pybabel update -D messages -i translations/messages.pot -d translations --no-fuzzy-matching
+
+# Pango/HarfBuzz for WeasyPrint PDFs and a Bengali font, from Debian.
+system-packages:
+	@$(BIN)/python -c "import ctypes.util, sys; sys.exit(0 if ctypes.util.find_library(\"pango-1.0\") else 1)" 2>/dev/null && fc-list | grep -q NotoSansBengali \
+		|| $(MAKE) --no-print-directory apt PACKAGES="libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-noto-core fontconfig"
+
+# Debian Chromium for the browser tests (Playwright cannot download its own here).
+browser-packages:
+	@test -x /usr/bin/chromium || $(MAKE) --no-print-directory apt PACKAGES="chromium"
+
+apt:
+	@echo "Installing Debian packages: $(PACKAGES)"
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq $(PACKAGES)
+
+bench: $(VENV)/.installed-tests translations
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache
