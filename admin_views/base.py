@@ -26,6 +26,8 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import IntegrityError
 from wtforms import fields
+from wtforms.fields.choices import Choice
+from wtforms.fields.choices import SelectChoice
 
 from admin_views.labels import COLUMN_LABELS
 from app.i18n import local_datetime
@@ -84,7 +86,8 @@ class EnumSelectField(fields.SelectField):
         self.allow_blank = allow_blank
         kwargs.pop("choices", None)
         kwargs.pop("coerce", None)
-        super().__init__(label, validators, choices=self._labelled_choices, coerce=self._coerce, **kwargs)
+        super().__init__(label, validators, coerce=self._coerce, **kwargs,
+                         choices=lambda: [SelectChoice(v, lbl) for v, lbl in self._labelled_choices()])
 
     def _labelled_choices(self):
         blank = [("", "—")] if self.allow_blank else []
@@ -101,7 +104,7 @@ class EnumSelectField(fields.SelectField):
     def iter_choices(self):
         current = self._value()
         for name, label in self._labelled_choices():
-            yield (name, label, name == current, {})
+            yield Choice(name, label, name == current, {})
 
     def process_formdata(self, valuelist):
         if valuelist:

@@ -62,7 +62,6 @@ class LockerView(SecuredModelView):
                             ("branch", "branch.name")]
     column_default_sort = "number"
     # Status changes go through the locker state machine, not a free edit.
-    form_create_rules = ["zone", "number", "size", "category", "notes"]
     form_columns = ["zone", "number", "size", "category", "notes"]
     form_args = {"number": {"filters": [lambda value: value.strip().upper() if value else value]}}
 

@@ -9,6 +9,7 @@ from wtforms import PasswordField
 from wtforms import SelectField
 from wtforms import SelectMultipleField
 from wtforms import widgets
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
 from admin_views.base import SecuredModelView
@@ -42,7 +43,8 @@ class PermissionsField(SelectMultipleField):
     option_widget = widgets.CheckboxInput()
 
     def __init__(self, label=None, validators=None, **kwargs):
-        super().__init__(label, validators, choices=permission_choices, **kwargs)
+        super().__init__(label, validators, **kwargs, choices=lambda: [
+            SelectChoice(value, label) for value, label in permission_choices()])
 
     def process_data(self, value):
         self.data = sorted(value or [])
@@ -73,7 +75,7 @@ class UserView(SecuredModelView):
     form_columns = ["email", "full_name", "roles", "branch", "locale", "active", "new_password"]
     form_extra_fields = {"new_password": NewPasswordField(_l("New password"))}
     form_overrides = {"locale": SelectField}
-    form_args = {"locale": {"choices": [("bn", "বাংলা"), ("en", "English")]}}
+    form_args = {"locale": {"choices": [SelectChoice("bn", "বাংলা"), SelectChoice("en", "English")]}}
     column_formatters = {
         "roles": lambda v, c, m, n: ", ".join(str(role_label(r.name)) for r in m.roles),
         "locale": lambda v, c, m, n: "বাংলা" if m.locale == "bn" else "English",

@@ -4,6 +4,7 @@
 import email_validator
 from flask import current_app
 from flask import flash
+from flask import g
 from flask import redirect
 from flask import request
 from flask import session
@@ -17,6 +18,7 @@ from flask_security.signals import user_authenticated
 from flask_security.signals import user_failed_authn
 
 from app.extensions import db
+from app.extensions import security
 from app.models import ActivityAction
 from app.models import utcnow
 from app.services import audit
@@ -28,6 +30,7 @@ _TWO_FACTOR_SETUP_ENDPOINTS = {"security.two_factor_setup", "security.two_factor
 
 
 def _on_failed_login(app, user, auth_type=None, tfa=False, **extra):
+    g.failed_login_recorded = True
     user.register_failed_login()
     audit.record(ActivityAction.LOGIN_FAILED, model="User", object_id=user.id,
                  summary=auth_type, user_id=user.id, user_email=user.email)
@@ -60,6 +63,21 @@ def _on_password_changed(app, user, **extra):
     # every other session of this account; here it is only logged.
     audit.record(ActivityAction.PASSWORD_CHANGED, model="User", object_id=user.id,
                  user_id=user.id, user_email=user.email)
+
+
+def _record_other_refused_login(response):
+    """Log a refused login that no signal reported: an unknown email, or a locked account."""
+    if (request.endpoint == "security.login" and request.method == "POST"
+            and response.status_code == 200 and not current_user.is_authenticated
+            and not g.get("failed_login_recorded")):
+        attempted = (request.form.get("email") or "")[:120]
+        user = security.datastore.find_user(email=attempted) if attempted else None
+        audit.record(ActivityAction.LOGIN_FAILED, model="User",
+                     object_id=user.id if user else None,
+                     summary="locked" if user and user.is_locked() else attempted,
+                     user_id=user.id if user else None, user_email=attempted or None)
+        db.session.commit()
+    return response
 
 
 def _end_idle_session():
@@ -105,5 +123,6 @@ def init_auth(app):
     user_logged_out.connect(_on_logout, app)
     app.before_request(_end_idle_session)
     app.before_request(_require_super_admin_2fa)
+    app.after_request(_record_other_refused_login)
 
 

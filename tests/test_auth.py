@@ -31,8 +31,18 @@ def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(desk):
     assert "Too many failed attempts. Try again after 15 minutes." in response.get_data(as_text=True)
     db.session.refresh(user)
     assert user.locked_until - utcnow() > timedelta(minutes=14)
-    assert len(_log(ActivityAction.LOGIN_FAILED)) == 5
+    failures = _log(ActivityAction.LOGIN_FAILED)
+    assert len(failures) == 6 and {f.user_id for f in failures} == {user.id}
+    assert failures[-1].summary == "locked"
     assert len(_log(ActivityAction.LOCKED_OUT)) == 1
+
+
+def test_a_login_with_an_unknown_email_is_logged(desk):
+    """Someone trying emails that are not staff accounts shows up in the log."""
+    _, response = desk.login("nobody@gym.local", "whatever-12345")
+    assert response.status_code == 200
+    entries = _log(ActivityAction.LOGIN_FAILED)
+    assert [(e.user_id, e.user_email) for e in entries] == [(None, "nobody@gym.local")]
 
 
 def test_the_lockout_ends_after_its_time(desk):
