@@ -4,7 +4,14 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_babel import lazy_gettext as _l
 
+from admin_views import imports
+from admin_views import lost_found
+from admin_views import maintenance
+from admin_views import registration
 from admin_views.activity import ActivityLogView
+from admin_views.menu import LOCKERS
+from admin_views.menu import MONEY
+from admin_views.menu import SYSTEM
 from admin_views.pages import FinancialReportView
 from admin_views.pages import HomeView
 from admin_views.pages import SettingView
@@ -33,10 +40,6 @@ from app.models import Role
 from app.models import Setting
 from app.models import User
 from app.models import Zone
-
-LOCKERS = _l("Lockers")
-MONEY = _l("Money")
-SYSTEM = _l("System")
 
 
 def init_admin(app):
@@ -70,4 +73,7 @@ def init_admin(app):
                                endpoint="settings"))
     admin.add_view(ActivityLogView(ActivityLog, db, name=_l("Activity log"), category=SYSTEM,
                                    endpoint="activity"))
+    # Areas that bring several screens register their own.
+    for area in (registration, maintenance, lost_found, imports):
+        area.register(admin)
     return admin

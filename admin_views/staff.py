@@ -22,7 +22,8 @@ from app.services.staff import set_password
 
 MODULE_LABELS = {
     "branches": _l("Branches"), "lockers": _l("Lockers"), "keys": _l("Keys"),
-    "clients": _l("Clients"), "rentals": _l("Rentals"), "payments": _l("Payments"),
+    "clients": _l("Clients"), "rentals": _l("Rentals"), "maintenance": _l("Maintenance"),
+    "lost_found": _l("Lost & found"), "payments": _l("Payments"),
     "reports": _l("Reports"), "activity": _l("Activity log"), "users": _l("Staff"),
     "roles": _l("Roles"), "settings": _l("Settings"),
 }

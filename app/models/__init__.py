@@ -8,15 +8,27 @@ from app.models.branches import Floor
 from app.models.branches import Zone
 from app.models.branches import ZoneKind
 from app.models.clients import Client
+from app.models.clients import ClientNote
 from app.models.clients import ClientStatus
 from app.models.clients import Gender
 from app.models.clients import Language
+from app.models.clients import Tag
+from app.models.clients import TermsSignature
+from app.models.clients import TermsVersion
 from app.models.lockers import Key
+from app.models.lockers import KeyEvent
+from app.models.lockers import KeyEventKind
 from app.models.lockers import KeyState
 from app.models.lockers import Locker
 from app.models.lockers import LockerCategory
 from app.models.lockers import LockerSize
 from app.models.lockers import LockerStatus
+from app.models.lockers import LockerStatusChange
+from app.models.lost_found import LostItem
+from app.models.lost_found import LostItemStatus
+from app.models.maintenance import MaintenanceTicket
+from app.models.maintenance import TicketPriority
+from app.models.maintenance import TicketStatus
 from app.models.payments import Payment
 from app.models.payments import PaymentMethod
 from app.models.payments import PaymentStatus
@@ -33,16 +45,23 @@ __all__ = [
     "ActivityLog",
     "Branch",
     "Client",
+    "ClientNote",
     "ClientStatus",
     "Floor",
     "Gender",
     "Key",
+    "KeyEvent",
+    "KeyEventKind",
     "KeyState",
     "Language",
     "Locker",
     "LockerCategory",
     "LockerSize",
     "LockerStatus",
+    "LockerStatusChange",
+    "LostItem",
+    "LostItemStatus",
+    "MaintenanceTicket",
     "Payment",
     "PaymentMethod",
     "PaymentStatus",
@@ -51,6 +70,11 @@ __all__ = [
     "RentalTerm",
     "Role",
     "Setting",
+    "Tag",
+    "TermsSignature",
+    "TermsVersion",
+    "TicketPriority",
+    "TicketStatus",
     "User",
     "WebAuthn",
     "Zone",

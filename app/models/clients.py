@@ -44,6 +44,23 @@ class Language(LabelledEnum):
         return {cls.BENGALI: _l("Bengali"), cls.ENGLISH: _l("English")}
 
 
+client_tags = db.Table(
+    "client_tag",
+    db.Column("client_id", db.ForeignKey("client.id", ondelete="CASCADE"), primary_key=True),
+    db.Column("tag_id", db.ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Tag(TimestampMixin, db.Model):
+    """A label on clients (VIP, Corporate, Long-term …), used in search and pricing."""
+
+    id = db.Column(db.Integer, primary_key=True)
+    name = db.Column(db.String(40), nullable=False, unique=True)
+
+    def __str__(self):
+        return self.name
+
+
 class Client(TimestampMixin, db.Model):
     """A gym member (SPEC C1)."""
 
@@ -75,6 +92,62 @@ class Client(TimestampMixin, db.Model):
 
     branch = db.relationship("Branch")
     referred_by = db.relationship("Client", remote_side=[id])
+    tags = db.relationship("Tag", secondary=client_tags, order_by="Tag.name")
 
     def __str__(self):
         return f"{self.full_name} ({self.phone})"
+
+
+class ClientNote(db.Model):
+    """A dated note by staff on a client's timeline (SPEC C2)."""
+
+    id = db.Column(db.Integer, primary_key=True)
+    client_id = db.Column(db.ForeignKey("client.id", ondelete="CASCADE"), nullable=False,
+                          index=True)
+    author_id = db.Column(db.ForeignKey("user.id", ondelete="SET NULL"), index=True)
+    body = db.Column(db.Text, nullable=False)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow, index=True)
+
+    client = db.relationship("Client", backref=db.backref(
+        "timeline", order_by="ClientNote.created_at.desc()", passive_deletes=True))
+    author = db.relationship("User")
+
+    def __str__(self):
+        return self.body[:60]
+
+
+class TermsVersion(TimestampMixin, db.Model):
+    """One published version of the terms & conditions / liability waiver (SPEC S6)."""
+
+    id = db.Column(db.Integer, primary_key=True)
+    version = db.Column(db.Integer, nullable=False, unique=True)
+    title = db.Column(db.String(120), nullable=False)
+    body = db.Column(db.Text, nullable=False)
+    published_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    published_by_id = db.Column(db.ForeignKey("user.id", ondelete="SET NULL"))
+
+    published_by = db.relationship("User")
+
+    def __str__(self):
+        return f"v{self.version} · {self.title}"
+
+
+class TermsSignature(db.Model):
+    """A client's on-screen signature of one terms version, witnessed by staff."""
+
+    id = db.Column(db.Integer, primary_key=True)
+    client_id = db.Column(db.ForeignKey("client.id"), nullable=False, index=True)
+    terms_version_id = db.Column(db.ForeignKey("terms_version.id"), nullable=False, index=True)
+    # PNG of the signature under UPLOAD_DIR, random name.
+    signature_path = db.Column(db.String(255), nullable=False)
+    signed_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    staff_id = db.Column(db.ForeignKey("user.id", ondelete="SET NULL"))
+    ip = db.Column(db.String(64))
+
+    client = db.relationship("Client", backref=db.backref(
+        "signatures", order_by="TermsSignature.signed_at.desc()"))
+    terms_version = db.relationship("TermsVersion")
+    staff = db.relationship("User")
+
+    def __str__(self):
+        return f"{self.client} · v{self.terms_version.version if self.terms_version else ''}"

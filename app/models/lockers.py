@@ -6,6 +6,7 @@ from app.extensions import db
 from app.models.base import LabelledEnum
 from app.models.base import TimestampMixin
 from app.models.base import enum_column
+from app.models.base import utcnow
 
 
 class LockerSize(LabelledEnum):
@@ -118,3 +119,67 @@ class Key(TimestampMixin, db.Model):
 
     def __str__(self):
         return self.tag
+
+
+class LockerStatusChange(db.Model):
+    """One transition of a locker's status: who, when, why (SPEC L3)."""
+
+    id = db.Column(db.Integer, primary_key=True)
+    locker_id = db.Column(db.ForeignKey("locker.id", ondelete="CASCADE"), nullable=False,
+                          index=True)
+    from_status = enum_column(LockerStatus, nullable=True)
+    to_status = enum_column(LockerStatus)
+    reason = db.Column(db.String(255))
+    changed_by_id = db.Column(db.ForeignKey("user.id", ondelete="SET NULL"), index=True)
+    changed_at = db.Column(db.DateTime, nullable=False, default=utcnow, index=True)
+
+    locker = db.relationship("Locker", backref=db.backref(
+        "status_changes", order_by="LockerStatusChange.changed_at.desc()", passive_deletes=True))
+    changed_by = db.relationship("User")
+
+    def __str__(self):
+        return f"{self.locker}: {self.from_status} → {self.to_status}"
+
+
+class KeyEventKind(LabelledEnum):
+    """What happened to a key."""
+
+    ADDED = "added"
+    ISSUED = "issued"
+    RETURNED = "returned"
+    LOST = "lost"
+    FOUND = "found"
+    COMPROMISED = "compromised"
+    RETIRED = "retired"
+
+    @classmethod
+    def _labels(cls):
+        return {
+            cls.ADDED: _l("Added"),
+            cls.ISSUED: _l("Issued to client"),
+            cls.RETURNED: _l("Returned"),
+            cls.LOST: _l("Reported lost"),
+            cls.FOUND: _l("Found"),
+            cls.COMPROMISED: _l("Marked compromised"),
+            cls.RETIRED: _l("Retired"),
+        }
+
+
+class KeyEvent(db.Model):
+    """One event in a key's history (SPEC K1)."""
+
+    id = db.Column(db.Integer, primary_key=True)
+    key_id = db.Column(db.ForeignKey("key.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind = enum_column(KeyEventKind)
+    at = db.Column(db.DateTime, nullable=False, default=utcnow, index=True)
+    client_id = db.Column(db.ForeignKey("client.id"), index=True)
+    staff_id = db.Column(db.ForeignKey("user.id", ondelete="SET NULL"), index=True)
+    note = db.Column(db.String(255))
+
+    key = db.relationship("Key", backref=db.backref(
+        "events", order_by="KeyEvent.at.desc()", passive_deletes=True))
+    client = db.relationship("Client")
+    staff = db.relationship("User")
+
+    def __str__(self):
+        return f"{self.key}: {self.kind}"

@@ -22,6 +22,8 @@ MODULES = {
     "keys": ALL_ACTIONS,
     "clients": (VIEW, CREATE, EDIT),
     "rentals": ALL_ACTIONS,
+    "maintenance": ALL_ACTIONS,
+    "lost_found": (VIEW, CREATE, EDIT),
     "payments": (VIEW, CREATE, EDIT),
     "reports": (VIEW,),
     "activity": (VIEW,),
@@ -65,22 +67,22 @@ DEFAULT_ROLES = {
         _l("Runs the branch: lockers, clients, rentals, payments and reports"),
         _grant({
             "branches": "vce", "lockers": "vced", "keys": "vced", "clients": "vce",
-            "rentals": "vced", "payments": "vce", "reports": "v", "activity": "v",
-            "users": "v",
+            "rentals": "vced", "maintenance": "vced", "lost_found": "vce", "payments": "vce",
+            "reports": "v", "activity": "v", "users": "v",
         }),
     ),
     FRONT_DESK: (
         _l("Registers clients, hands out keys, rents lockers, takes cash"),
         _grant({
             "branches": "v", "lockers": "ve", "keys": "ve", "clients": "vce",
-            "rentals": "vce", "payments": "vc",
+            "rentals": "vce", "maintenance": "vce", "lost_found": "vce", "payments": "vc",
         }),
     ),
     ACCOUNTANT: (
         _l("Payments, financial reports and exports"),
         _grant({
             "branches": "v", "lockers": "v", "clients": "v", "rentals": "v",
-            "payments": "vce", "reports": "v", "activity": "v",
+            "maintenance": "v", "payments": "vce", "reports": "v", "activity": "v",
         }),
     ),
 }
