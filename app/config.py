@@ -43,6 +43,9 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     UPLOAD_DIR = Path(os.environ.get("UPLOAD_DIR", INSTANCE_DIR / "uploads"))
+    UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_MB", "8")) * 1024 * 1024
+    # Requests larger than this are refused before they are read (a 50 MB "photo").
+    MAX_CONTENT_LENGTH = UPLOAD_MAX_BYTES * 2
 
     # --- Language and time -------------------------------------------------------
     LANGUAGES = ("bn", "en")

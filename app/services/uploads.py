@@ -1,0 +1,147 @@
+"""Client photos, ID scans, signatures and ticket photos, stored safely (issue C1/S6/L6/L7).
+
+A file is accepted by what it is, not by its name: images must open in Pillow
+and are re-encoded (which drops anything hidden in them, and EXIF location
+data), PDFs must start like a PDF. Files get random names in folders under
+UPLOAD_DIR, outside the static folder, and are served only to signed-in staff
+whose role may see that kind of file (see app.web.upload).
+"""
+
+import io
+import secrets
+from pathlib import Path
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from PIL import Image
+from PIL import ImageOps
+from PIL import UnidentifiedImageError
+
+# Which permission lets a user open files of each folder.
+FOLDER_PERMISSIONS = {
+    "clients": "clients-view",
+    "signatures": "clients-view",
+    "maintenance": "maintenance-view",
+    "lost_found": "lost_found-view",
+}
+MAX_IMAGE_PIXELS = 40_000_000  # a 50-megapixel "image" is a decompression bomb, not a photo
+THUMBNAIL_SIZE = (320, 320)
+
+
+class UploadRejected(ValueError):
+    """The file is refused; `message` says why, for the screen."""
+
+    def __init__(self, message):
+        super().__init__(str(message))
+        self.message = message
+
+
+def _max_bytes():
+    return current_app.config["UPLOAD_MAX_BYTES"]
+
+
+def read_upload(file):
+    """Bytes of an uploaded file (a FileStorage or bytes), refusing one over the limit."""
+    data = file if isinstance(file, bytes) else file.read(_max_bytes() + 1)
+    if not data:
+        raise UploadRejected(_l("The file is empty."))
+    if len(data) > _max_bytes():
+        raise UploadRejected(_l("The file is too large (at most %(mb)d MB).",
+                                mb=_max_bytes() // (1024 * 1024)))
+    return data
+
+
+def _open_image(data):
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            probe.verify()
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise UploadRejected(_l("This is not a photo (JPEG, PNG or WebP).")) from exc
+    if image.format not in ("JPEG", "PNG", "WEBP"):
+        raise UploadRejected(_l("This is not a photo (JPEG, PNG or WebP)."))
+    return ImageOps.exif_transpose(image)
+
+
+def check_image(file):
+    """Raise UploadRejected unless `file` is a real photo within the size limit."""
+    _open_image(read_upload(file))
+
+
+def _target(folder, suffix):
+    if folder not in FOLDER_PERMISSIONS:
+        raise ValueError(f"unknown upload folder {folder!r}")
+    relative = f"{folder}/{secrets.token_urlsafe(16)}{suffix}"
+    path = Path(current_app.config["UPLOAD_DIR"]) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return relative, path
+
+
+def store_image(file, folder):
+    """Save a photo re-encoded as JPEG (PNG if it has transparency) with a thumbnail.
+
+    Returns the path relative to UPLOAD_DIR, which is what models store.
+    """
+    image = _open_image(read_upload(file))
+    keeps_alpha = image.mode in ("RGBA", "LA") or "transparency" in image.info
+    suffix = ".png" if keeps_alpha else ".jpg"
+    relative, path = _target(folder, suffix)
+    image = image.convert("RGBA" if keeps_alpha else "RGB")
+    image.save(path, "PNG" if keeps_alpha else "JPEG", quality=88)
+    thumb = image.copy()
+    thumb.thumbnail(THUMBNAIL_SIZE)
+    thumb.save(thumbnail_of(path), "PNG" if keeps_alpha else "JPEG", quality=80)
+    return relative
+
+
+def _is_pdf(data):
+    if not data.startswith(b"%PDF-"):
+        return False
+    if b"%%EOF" not in data[-2048:]:
+        raise UploadRejected(_l("This PDF is damaged or incomplete."))
+    return True
+
+
+def check_document(file):
+    """Raise UploadRejected unless `file` is a real photo or PDF within the size limit."""
+    data = read_upload(file)
+    if not _is_pdf(data):
+        try:
+            _open_image(data)
+        except UploadRejected as exc:
+            raise UploadRejected(_l("Upload a photo (JPEG, PNG or WebP) or a PDF.")) from exc
+
+
+def store_document(file, folder):
+    """Save an ID scan: a photo (re-encoded) or a PDF (kept as it is)."""
+    data = read_upload(file)
+    if _is_pdf(data):
+        relative, path = _target(folder, ".pdf")
+        path.write_bytes(data)
+        return relative
+    try:
+        return store_image(data, folder)
+    except UploadRejected as exc:
+        raise UploadRejected(_l("Upload a photo (JPEG, PNG or WebP) or a PDF.")) from exc
+
+
+def thumbnail_of(path):
+    """The thumbnail file next to an image file."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.thumb{path.suffix}")
+
+
+def resolve(relative):
+    """The absolute path of a stored file, or None if it is outside UPLOAD_DIR or missing."""
+    root = Path(current_app.config["UPLOAD_DIR"]).resolve()
+    path = (root / relative).resolve()
+    if root not in path.parents or not path.is_file():
+        return None
+    return path
+
+
+def permission_for(relative):
+    """The permission needed to open a stored file (by its folder), or None if unknown."""
+    return FOLDER_PERMISSIONS.get(relative.split("/", 1)[0])
