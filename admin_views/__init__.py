@@ -4,6 +4,7 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_babel import lazy_gettext as _l
 
+from admin_views import analytics
 from admin_views import imports
 from admin_views import lost_found
 from admin_views import maintenance
@@ -74,6 +75,6 @@ def init_admin(app):
     admin.add_view(ActivityLogView(ActivityLog, db, name=_l("Activity log"), category=SYSTEM,
                                    endpoint="activity"))
     # Areas that bring several screens register their own.
-    for area in (registration, maintenance, lost_found, imports):
+    for area in (registration, maintenance, lost_found, analytics, imports):
         area.register(admin)
     return admin

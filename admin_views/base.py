@@ -179,6 +179,8 @@ class SecuredModelView(ModelView):
     allow_create = allow_edit = allow_delete = True
     # List actions need EDIT unless named here.
     action_permissions = {"delete": DELETE}
+    # Extra @expose endpoints of a view and the action each needs.
+    endpoint_permissions = {}
 
     form_base_class = DeskForm
     model_form_converter = ModelConverter
@@ -226,8 +228,9 @@ class SecuredModelView(ModelView):
         denied = super()._handle_view(name, **kwargs)
         if denied is not None:
             return denied
-        needed = _ENDPOINT_ACTIONS.get(name)
-        allowed = {CREATE: self.can_create, EDIT: self.can_edit, DELETE: self.can_delete}
+        needed = self.endpoint_permissions.get(name, _ENDPOINT_ACTIONS.get(name))
+        allowed = {CREATE: self.can_create, EDIT: self.can_edit, DELETE: self.can_delete,
+                   VIEW: True}
         if needed is not None and not allowed[needed]:
             abort(403)
         return None

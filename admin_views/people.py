@@ -1,7 +1,10 @@
 """Clients, rentals and payments as lists the desk and the accountant work from."""
 
+from flask import has_app_context
 from flask import url_for
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from markupsafe import escape
 from wtforms.validators import Optional
@@ -9,10 +12,13 @@ from wtforms.validators import Optional
 from admin_views.base import SecuredModelView
 from admin_views.validators import BangladeshMobile
 from admin_views.validators import NotTaken
+from app.extensions import db
 from app.i18n import money
 from app.i18n import taka_plain
 from app.models import Client
 from app.models import ClientStatus
+from app.models import Tag
+from app.services import client_search
 
 
 def _money_column(view, context, model, name):
@@ -30,6 +36,42 @@ def _already_registered(other):
                     client=Markup('<a href="%s">%s</a>') % (link, escape(other.full_name))))
 
 
+class ClientTagFilter(BaseSQLAFilter):
+    """Clients with a given tag."""
+
+    def __init__(self):
+        super().__init__(Client.id, _l("Tag"), options=self._tags)
+
+    @staticmethod
+    def _tags():
+        # Flask-Admin also asks while the app is being built, before any database.
+        if not has_app_context():
+            return []
+        return [(str(tag.id), tag.name) for tag in
+                db.session.execute(db.select(Tag).order_by(Tag.name)).scalars()]
+
+    def apply(self, query, value, alias=None):
+        return query.filter(client_search.tag_condition(value))
+
+    def operation(self):
+        return _l("equals")
+
+
+class PaymentStateFilter(BaseSQLAFilter):
+    """Has dues / paid / overdue, as defined in app.services.client_search."""
+
+    def __init__(self):
+        super().__init__(Client.id, _l("Payment state"), options=[
+            (client_search.DUES, _l("Has dues")), (client_search.PAID, _l("Paid up")),
+            (client_search.OVERDUE, _l("Overdue"))])
+
+    def apply(self, query, value, alias=None):
+        return query.filter(client_search.payment_state_condition(value))
+
+    def operation(self):
+        return _l("is")
+
+
 class ClientView(SecuredModelView):
     """Gym members. Never deleted: they become Inactive or Banned."""
 
@@ -37,7 +79,8 @@ class ClientView(SecuredModelView):
     column_list = ["full_name", "phone", "email", "gender", "status", "tier", "branch",
                    "registered_at"]
     column_searchable_list = ["full_name", "phone", "email", "nid"]
-    column_filters = ["status", "gender", "tier", "registered_at", "branch.name"]
+    column_filters = ["status", "gender", "tier", "registered_at", "branch.name",
+                      ClientTagFilter(), PaymentStateFilter()]
     column_default_sort = ("registered_at", True)
     column_details_exclude_list = ["photo_path", "id_scan_path"]
     column_export_exclude_list = ["photo_path", "id_scan_path"]
@@ -53,6 +96,17 @@ class ClientView(SecuredModelView):
                 "validators": [NotTaken(Client.nid, _already_registered)]},
     }
     form_ajax_refs = {"referred_by": {"fields": ["full_name", "phone"], "page_size": 10}}
+
+    def _get_filter_groups(self):
+        # Tags are added while the app runs; Flask-Admin caches filter options at start.
+        self._refresh_filters_cache()
+        return super()._get_filter_groups()
+
+    def _apply_search(self, query, count_query, joins, count_joins, search):
+        # One rule for the search box (phone in any format, locker number, name …).
+        condition = client_search.search_condition(search)
+        count_query = count_query.filter(condition) if count_query is not None else None
+        return query.filter(condition), count_query, joins, count_joins
 
     def check_record(self, form):
         if form.status.data is ClientStatus.BANNED and not (form.ban_reason.data or "").strip():

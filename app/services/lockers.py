@@ -81,13 +81,16 @@ def bulk_change_status(locker_ids, to_status, *, by_user_id, reason=None):
 
 
 def locker_numbers(prefix, first, last, width=None):
-    """["M-001", …, "M-050"] for prefix "M-", 1…50, zero-padded to `width` digits."""
+    """["M-001", …, "M-050"] for prefix "M-", 1…50, zero-padded to `width` digits.
+
+    Without a width, numbers get at least three digits, as gyms label them.
+    """
     if first < 0 or last < first:
         raise LockerError(_l("The range must run from a smaller to a larger number."))
     if last - first + 1 > MAX_BULK_CREATE:
         raise LockerError(_l("At most %(count)d lockers can be created at once.",
                              count=MAX_BULK_CREATE))
-    width = width or len(str(last))
+    width = width or max(3, len(str(last)))
     return [f"{prefix.strip().upper()}{n:0{width}d}" for n in range(first, last + 1)]
 
 

@@ -1,0 +1,96 @@
+"""Finding clients the way the desk types (SPEC C3).
+
+A phone number is found however it is typed ("01711-123456", "+880 1711…"),
+a locker number finds the client renting it, and the payment state of a
+client (has dues / paid / overdue) is one definition used by every list.
+"""
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Client
+from app.models import Locker
+from app.models import Payment
+from app.models import PaymentStatus
+from app.models import Rental
+from app.models import RentalStatus
+from app.models import Tag
+from app.models import utcnow
+from app.services.phones import InvalidPhone
+from app.services.phones import normalise_bd_mobile
+
+# Rentals that still hold a locker for their client.
+HOLDING = (RentalStatus.RESERVED, RentalStatus.ACTIVE, RentalStatus.EXPIRED)
+DUES, PAID, OVERDUE = "dues", "paid", "overdue"
+
+
+def _like(text):
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_condition(text):
+    """A WHERE clause for the client search box; every word must match something."""
+    text = (text or "").strip()
+    if not text:
+        return sa.true()
+    try:
+        # The whole box as one phone number: spaces and dashes are part of it.
+        return Client.phone == normalise_bd_mobile(text)
+    except InvalidPhone:
+        pass
+    conditions = []
+    for word in text.split():
+        pattern = _like(word)
+        digits = "".join(ch for ch in word if ch.isdigit())
+        renting = sa.select(Rental.client_id).join(Locker, Rental.locker_id == Locker.id).where(
+            sa.func.upper(Locker.number) == word.upper(), Rental.status.in_(HOLDING))
+        alternatives = [
+            Client.full_name.ilike(pattern, escape="\\"),
+            Client.email.ilike(pattern, escape="\\"),
+            Client.nid.ilike(pattern, escape="\\"),
+            Client.id.in_(renting),
+        ]
+        if len(digits) >= 4:
+            # Part of a number ("1711 123") matches the stored +8801711123456.
+            alternatives.append(Client.phone.like(_like(digits.lstrip("0")), escape="\\"))
+        conditions.append(sa.or_(*alternatives))
+    return sa.and_(*conditions)
+
+
+def _rental_paid():
+    return sa.select(sa.func.coalesce(sa.func.sum(Payment.amount_poisha), 0)).where(
+        Payment.rental_id == Rental.id, Payment.status == PaymentStatus.PAID
+    ).correlate(Rental).scalar_subquery()
+
+
+def _unpaid_rentals(*extra):
+    return sa.select(Rental.client_id).where(
+        Rental.status != RentalStatus.CANCELLED, Rental.price_poisha > _rental_paid(), *extra)
+
+
+def payment_state_condition(state):
+    """Clients that have dues, have paid everything, or are overdue.
+
+    Dues: a rental (not cancelled) whose payments fall short of its price.
+    Overdue: such a rental that has already ended.
+    """
+    if state == DUES:
+        return Client.id.in_(_unpaid_rentals())
+    if state == OVERDUE:
+        return Client.id.in_(_unpaid_rentals(Rental.ends_at < utcnow()))
+    if state == PAID:
+        return Client.id.not_in(_unpaid_rentals())
+    raise ValueError(state)
+
+
+def tag_condition(tag_id):
+    """Clients carrying the tag."""
+    return Client.tags.any(Tag.id == int(tag_id))
+
+
+def find_clients(text, limit=20):
+    """Clients matching the search box, best known first (for quick lookups)."""
+    return db.session.execute(
+        db.select(Client).where(search_condition(text)).order_by(Client.full_name).limit(limit)
+    ).scalars().all()
