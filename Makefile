@@ -43,8 +43,8 @@ extract-messages: $(VENV)/.installed
 
 # Pango/HarfBuzz for WeasyPrint PDFs and a Bengali font, from Debian.
 system-packages:
-	@$(BIN)/python -c "import ctypes.util, sys; sys.exit(0 if ctypes.util.find_library(\"pango-1.0\") else 1)" 2>/dev/null && fc-list | grep -q NotoSansBengali \
-		|| $(MAKE) --no-print-directory apt PACKAGES="libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-noto-core fontconfig"
+	@$(BIN)/python -c "import ctypes.util, sys; sys.exit(0 if ctypes.util.find_library(\"pango-1.0\") else 1)" 2>/dev/null && fc-list | grep -q NotoSansBengali && command -v pdftotext >/dev/null \
+		|| $(MAKE) --no-print-directory apt PACKAGES="libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-noto-core fontconfig poppler-utils"
 
 # Debian Chromium for the browser tests (Playwright cannot download its own here).
 browser-packages:
@@ -55,8 +55,11 @@ apt:
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq $(PACKAGES)
 
-bench: $(VENV)/.installed-tests translations
-	$(BIN)/python bench/run.py
+# Performance figures (bench/README.md); each builds its own large demo database.
+bench: $(VENV)/.installed-tests translations browser-packages
+	$(BIN)/python bench/imports.py
+	$(BIN)/python bench/quick_search.py
+	REDIS_URL=redis://127.0.0.1:6379/11 $(BIN)/python bench/grid.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

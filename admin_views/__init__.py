@@ -5,10 +5,14 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_babel import lazy_gettext as _l
 
 from admin_views import analytics
+from admin_views import grid
 from admin_views import imports
+from admin_views import key_desk
 from admin_views import lost_found
 from admin_views import maintenance
 from admin_views import registration
+from admin_views import rental_desk
+from admin_views import waitlist
 from admin_views.activity import ActivityLogView
 from admin_views.menu import LOCKERS
 from admin_views.menu import MONEY
@@ -75,6 +79,7 @@ def init_admin(app):
     admin.add_view(ActivityLogView(ActivityLog, db, name=_l("Activity log"), category=SYSTEM,
                                    endpoint="activity"))
     # Areas that bring several screens register their own.
-    for area in (registration, maintenance, lost_found, analytics, imports):
+    for area in (grid, rental_desk, key_desk, waitlist, registration, maintenance, lost_found,
+                 analytics, imports):
         area.register(admin)
     return admin

@@ -236,10 +236,13 @@ class SecuredModelView(ModelView):
         return None
 
     def is_action_allowed(self, name):
-        needed = self.action_permissions.get(name, EDIT)
-        if not {DELETE: self.can_delete, EDIT: self.can_edit, CREATE: self.can_create}[needed]:
-            return False
-        return super().is_action_allowed(name)
+        # The built-in delete follows the view's own switch; other actions only
+        # need their permission (a read-only list may still offer "Renew").
+        if name == "delete":
+            allowed = self.can_delete
+        else:
+            allowed = self.allowed(self.action_permissions.get(name, EDIT))
+        return allowed and super().is_action_allowed(name)
 
     # --- branch scoping ---------------------------------------------------------
     # How a row reaches its branch when it has no branch_id of its own:

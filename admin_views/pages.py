@@ -1,5 +1,7 @@
 """Custom admin pages: home, financial report, settings."""
 
+import json
+
 from flask_admin import expose
 from flask_babel import format_date
 from wtforms import StringField
@@ -63,7 +65,9 @@ class SettingView(SecuredModelView):
     column_export_list = ["key", "value", "updated_at"]
 
     def on_form_prefill(self, form, id):
-        form.value.data = "" if form.value.data is None else str(form.value.data)
+        value = form.value.data
+        form.value.data = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else (
+            "" if value is None else str(value))
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)

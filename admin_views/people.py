@@ -1,10 +1,13 @@
 """Clients, rentals and payments as lists the desk and the accountant work from."""
 
-from flask import has_app_context
+from flask import flash
+from flask import has_request_context
 from flask import url_for
+from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from markupsafe import Markup
 from markupsafe import escape
 from wtforms.validators import Optional
@@ -17,8 +20,10 @@ from app.i18n import money
 from app.i18n import taka_plain
 from app.models import Client
 from app.models import ClientStatus
+from app.models import Rental
 from app.models import Tag
 from app.services import client_search
+from app.services import rentals
 
 
 def _money_column(view, context, model, name):
@@ -27,6 +32,12 @@ def _money_column(view, context, model, name):
 
 def _taka_export(view, context, model, name):
     return taka_plain(getattr(model, name))
+
+
+def _profile_link(view, context, model, name):
+    """The client's name, linking to their profile page."""
+    return Markup('<a href="%s">%s</a>') % (url_for("client_profile.index", id=model.id),
+                                           model.full_name)
 
 
 def _already_registered(other):
@@ -44,8 +55,8 @@ class ClientTagFilter(BaseSQLAFilter):
 
     @staticmethod
     def _tags():
-        # Flask-Admin also asks while the app is being built, before any database.
-        if not has_app_context():
+        # Flask-Admin also asks while the app is being built; only a request has tags to show.
+        if not has_request_context():
             return []
         return [(str(tag.id), tag.name) for tag in
                 db.session.execute(db.select(Tag).order_by(Tag.name)).scalars()]
@@ -82,6 +93,9 @@ class ClientView(SecuredModelView):
     column_filters = ["status", "gender", "tier", "registered_at", "branch.name",
                       ClientTagFilter(), PaymentStateFilter()]
     column_default_sort = ("registered_at", True)
+    column_formatters = {"full_name": _profile_link}
+    # Exports keep the plain name (Flask-Admin would otherwise reuse the link).
+    column_formatters_export = {}
     column_details_exclude_list = ["photo_path", "id_scan_path"]
     column_export_exclude_list = ["photo_path", "id_scan_path"]
     form_columns = ["branch", "full_name", "phone", "email", "nid", "gender", "date_of_birth",
@@ -129,6 +143,17 @@ class RentalView(SecuredModelView):
     column_default_sort = ("starts_at", True)
     column_formatters = {"price_poisha": _money_column}
     column_formatters_export = {"price_poisha": _taka_export}
+
+    @action("renew", _l("Renew"), _l("Renew each selected rental for one more term?"))
+    def action_renew(self, ids):
+        mine = [rental.id for rental in self.get_query().filter(
+            Rental.id.in_([int(i) for i in ids if str(i).isdigit()]))]
+        renewed, refusals = rentals.bulk_renew(mine, by_user_id=current_user.id)
+        if renewed:
+            flash(_("%(count)d rentals renewed.", count=len(renewed)), "success")
+        for rental_id, message in refusals:
+            flash(_("Rental #%(id)s was not renewed: %(reason)s", id=rental_id, reason=message),
+                  "error")
 
 
 class PaymentView(SecuredModelView):

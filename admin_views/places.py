@@ -155,6 +155,9 @@ class LockerView(SecuredModelView):
             flash(_("Choose at least one locker."), "error")
             return redirect(self.get_url(".index_view"))
         form = StatusForm()
+        if request.method == "GET" and request.args.get("status") in {
+                status.name for status in lockers.MANUAL_TARGETS}:
+            form.status.data = request.args["status"]
         if form.validate_on_submit():
             try:
                 count = lockers.bulk_change_status(

@@ -87,14 +87,16 @@ def _end_idle_session():
     now = utcnow().timestamp()
     last_seen = session.get("last_seen")
     limit = current_app.config["IDLE_TIMEOUT_MINUTES"] * 60
-    session["last_seen"] = now
-    session.permanent = True
     if last_seen is not None and now - last_seen > limit:
         logout_user()
         session.pop("last_seen", None)
         flash(_("You were logged out after %(minutes)d idle minutes.",
                 minutes=current_app.config["IDLE_TIMEOUT_MINUTES"]), "info")
         return redirect(url_for("security.login", next=request.path))
+    # Background polling (the locker grid's live feed) is not someone using the desk.
+    if request.headers.get("X-Requested-With") != "locker-grid-poll":
+        session["last_seen"] = now
+    session.permanent = True
     return None
 
 

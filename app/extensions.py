@@ -1,5 +1,7 @@
 """Flask extensions, created unbound here and bound to an app in create_app()."""
 
+import sqlite3
+
 from flask import current_app
 from flask import has_app_context
 from flask_babel import Babel
@@ -12,6 +14,8 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 from sqlalchemy import MetaData
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 # Named constraints: Alembic can only drop or alter what has a stable name, and
 # MariaDB, PostgreSQL and SQLite would otherwise each invent their own.
@@ -24,6 +28,23 @@ NAMING_CONVENTION = {
 }
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """Make SQLite behave like the server databases for a desk with several processes.
+
+    WAL lets readers work while one desk writes; busy_timeout makes a second
+    writer wait instead of failing at once; foreign keys are off by default in
+    SQLite and on in PostgreSQL and MariaDB.
+    """
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
 migrate = Migrate()
 babel = Babel()
 security = Security()

@@ -7,5 +7,17 @@ app context.
 from rq import cron
 
 from jobs.maintenance import cron_heartbeat
+from jobs.rentals import abandon_overdue_rentals
+from jobs.rentals import expire_due_rentals
+from jobs.rentals import lapse_reservations
+from jobs.waitlist import accept_waitlist_offers
+from jobs.waitlist import lapse_waitlist_offers
+from jobs.waitlist import offer_free_lockers
 
 cron.register(cron_heartbeat, "maintenance", interval=60, name="cron-heartbeat")
+cron.register(lapse_reservations, "default", interval=300, name="lapse-reservations")
+cron.register(expire_due_rentals, "default", interval=300, name="expire-rentals")
+cron.register(abandon_overdue_rentals, "default", cron="15 * * * *", name="abandon-rentals")
+cron.register(accept_waitlist_offers, "default", interval=120, name="waitlist-accept")
+cron.register(lapse_waitlist_offers, "default", interval=180, name="waitlist-lapse")
+cron.register(offer_free_lockers, "default", interval=180, name="waitlist-offer")

@@ -39,6 +39,9 @@ def config_for(database_url, **overrides):
         "SECRET_KEY": "test-secret-key-not-for-production",
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": TEST_REDIS_URL,
+        # Messages made outside a request (services, jobs) read in English in tests;
+        # Bengali is tested explicitly.
+        "BABEL_DEFAULT_LOCALE": "en",
         **overrides,
     }
 
@@ -86,9 +89,9 @@ def database_url(request, tmp_path_factory):
 
 
 @pytest.fixture
-def app(database_url):
+def app(database_url, tmp_path):
     """A fresh app on an empty database with the roles and settings in place."""
-    app = create_app(config_for(database_url))
+    app = create_app(config_for(database_url, UPLOAD_DIR=tmp_path / "uploads"))
     app.test_client_class = DeskClient
     with app.app_context():
         ensure_default_roles()
@@ -99,6 +102,12 @@ def app(database_url):
         db.session.remove()
         databases.empty_tables(db)
         db.engine.dispose()
+
+
+@pytest.fixture
+def upload_dir(app):
+    """This test's own upload folder (a fresh one per test, never instance/)."""
+    return app.config["UPLOAD_DIR"]
 
 
 @pytest.fixture

@@ -7,14 +7,21 @@ from admin_views.base import SecuredView
 from app.extensions import db
 from app.models import ActivityAction
 from app.models import ActivityLog
+from app.models import DepositEntry
+from app.models import DepositEntryKind
 from app.models import Key
 from app.models import LockerCategory
+from app.models import LostItem
+from app.models import MaintenanceTicket
 from app.models import Payment
 from app.models import Rental
 from app.models import RentalTerm
 from app.models import Role
 from app.models import Setting
+from app.models import Tag
+from app.models import TermsVersion
 from app.models import User
+from app.models import WaitlistEntry
 from app.models import utcnow
 from app.services.access import DEFAULT_ROLES
 from tests.factories import ROLES
@@ -26,12 +33,21 @@ def _records(desk):
     client = desk.make_client(branch=locker.branch)
     rental = Rental(branch=locker.branch, locker=locker, client=client, term=RentalTerm.MONTHLY,
                     days=30, starts_at=utcnow(), ends_at=utcnow(), price_poisha=80000)
+    key = Key(locker=locker, tag="K-WALK")
     records = [
         LockerCategory(name="Premium"),
-        Key(locker=locker, tag="K-WALK"),
+        key,
         rental,
+        DepositEntry(branch=locker.branch, client=client, rental=rental, key=key,
+                     kind=DepositEntryKind.TAKEN, amount_poisha=50000),
+        WaitlistEntry(branch=locker.branch, client=client, zone=locker.zone),
         Payment(branch=locker.branch, client=client, rental=rental, amount_poisha=80000),
         ActivityLog(action=ActivityAction.LOGIN, model="User"),
+        Tag(name="VIP"),
+        TermsVersion(version=1, title="Locker rules", body="Lockers are emptied after expiry."),
+        MaintenanceTicket(branch=locker.branch, locker=locker, description="Loose hinge"),
+        LostItem(branch=locker.branch, locker=locker, description="Towel",
+                 cleaned_out_on=utcnow().date()),
     ]
     db.session.add_all(records)
     db.session.commit()
@@ -61,8 +77,12 @@ def test_every_admin_endpoint_answers_per_the_permission_table(app, desk, role):
         if view is admin.index_view:
             continue
         if isinstance(view, SecuredView):
-            expected = 200 if _expected(role, view.permission_module, "view") else 403
-            assert browser.get(view.url + "/").status_code == expected, view.endpoint
+            status = browser.get(view.url + "/").status_code
+            if _expected(role, view.permission_module, view.permission_action):
+                # A page that needs a record to show (a profile) may send you back.
+                assert status in (200, 302), (role, view.endpoint, status)
+            else:
+                assert status == 403, (role, view.endpoint, status)
             checked += 1
             continue
         assert isinstance(view, SecuredModelView), f"{view} is not secured"

@@ -15,6 +15,8 @@ from app.models.clients import Language
 from app.models.clients import Tag
 from app.models.clients import TermsSignature
 from app.models.clients import TermsVersion
+from app.models.deposits import DepositEntry
+from app.models.deposits import DepositEntryKind
 from app.models.lockers import Key
 from app.models.lockers import KeyEvent
 from app.models.lockers import KeyEventKind
@@ -34,11 +36,14 @@ from app.models.payments import PaymentMethod
 from app.models.payments import PaymentStatus
 from app.models.rentals import Rental
 from app.models.rentals import RentalStatus
+from app.models.rentals import RentalStatusChange
 from app.models.rentals import RentalTerm
 from app.models.settings import Setting
 from app.models.users import Role
 from app.models.users import User
 from app.models.users import WebAuthn
+from app.models.waitlist import WaitlistEntry
+from app.models.waitlist import WaitlistStatus
 
 __all__ = [
     "ActivityAction",
@@ -47,6 +52,8 @@ __all__ = [
     "Client",
     "ClientNote",
     "ClientStatus",
+    "DepositEntry",
+    "DepositEntryKind",
     "Floor",
     "Gender",
     "Key",
@@ -67,6 +74,7 @@ __all__ = [
     "PaymentStatus",
     "Rental",
     "RentalStatus",
+    "RentalStatusChange",
     "RentalTerm",
     "Role",
     "Setting",
@@ -76,6 +84,8 @@ __all__ = [
     "TicketPriority",
     "TicketStatus",
     "User",
+    "WaitlistEntry",
+    "WaitlistStatus",
     "WebAuthn",
     "Zone",
     "ZoneKind",

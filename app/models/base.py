@@ -44,7 +44,7 @@ class LabelledEnum(enum.Enum):
         return str(self.label)
 
 
-def enum_column(enum_cls, default=None, **kwargs):
+def enum_column(enum_cls, default=None, constraint_name=None, **kwargs):
     """A status/kind column stored as the member's name in a VARCHAR on every database.
 
     Native ENUM types differ between PostgreSQL and MariaDB and need their own
@@ -59,7 +59,9 @@ def enum_column(enum_cls, default=None, **kwargs):
             create_constraint=True,
             length=24,
             validate_strings=True,
-            name=enum_cls.__name__.lower(),
+            # Names the CHECK constraint; a second column of the same enum in one
+            # table needs its own (PostgreSQL refuses two constraints of one name).
+            name=constraint_name or enum_cls.__name__.lower(),
         ),
         default=default,
         nullable=kwargs.pop("nullable", False),

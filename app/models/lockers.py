@@ -89,6 +89,8 @@ class Locker(TimestampMixin, db.Model):
     size = enum_column(LockerSize, default=LockerSize.MEDIUM)
     status = enum_column(LockerStatus, default=LockerStatus.AVAILABLE, index=True)
     notes = db.Column(db.String(255))
+    # Set when a key is lost: nobody may rent the locker until a new key or lock is fitted.
+    needs_rekey = db.Column(db.Boolean, nullable=False, default=False)
 
     branch = db.relationship("Branch")
     zone = db.relationship("Zone")
@@ -127,7 +129,7 @@ class LockerStatusChange(db.Model):
     id = db.Column(db.Integer, primary_key=True)
     locker_id = db.Column(db.ForeignKey("locker.id", ondelete="CASCADE"), nullable=False,
                           index=True)
-    from_status = enum_column(LockerStatus, nullable=True)
+    from_status = enum_column(LockerStatus, nullable=True, constraint_name="from_lockerstatus")
     to_status = enum_column(LockerStatus)
     reason = db.Column(db.String(255))
     changed_by_id = db.Column(db.ForeignKey("user.id", ondelete="SET NULL"), index=True)

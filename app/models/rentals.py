@@ -6,6 +6,7 @@ from app.extensions import db
 from app.models.base import LabelledEnum
 from app.models.base import TimestampMixin
 from app.models.base import enum_column
+from app.models.base import utcnow
 
 
 class RentalTerm(LabelledEnum):
@@ -67,7 +68,11 @@ class RentalStatus(LabelledEnum):
 
 
 class Rental(TimestampMixin, db.Model):
-    """A client renting a locker from `starts_at` until `ends_at` (UTC)."""
+    """A client renting a locker from `starts_at` until `ends_at` (UTC).
+
+    A renewal is a new Rental row pointing at the one it renews, so every term
+    keeps its own dates and price (the history of terms, SPEC R3).
+    """
 
     id = db.Column(db.Integer, primary_key=True)
     branch_id = db.Column(db.ForeignKey("branch.id"), nullable=False, index=True)
@@ -80,11 +85,39 @@ class Rental(TimestampMixin, db.Model):
     status = enum_column(RentalStatus, default=RentalStatus.ACTIVE, index=True)
     price_poisha = db.Column(db.BigInteger, nullable=False, default=0)
     created_by_id = db.Column(db.ForeignKey("user.id"))
+    # The locker's id while this rental holds it (Reserved, Active, Expired), else NULL.
+    # UNIQUE: the database itself refuses two rentals holding one locker, on all
+    # three databases (NULLs never clash), whatever the application does.
+    holding_locker_id = db.Column(db.Integer, unique=True)
+    reserved_until = db.Column(db.DateTime)
+    renewed_from_id = db.Column(db.ForeignKey("rental.id"), index=True)
+    ended_at = db.Column(db.DateTime)
 
     branch = db.relationship("Branch")
     locker = db.relationship("Locker")
     client = db.relationship("Client")
     created_by = db.relationship("User")
+    renewed_from = db.relationship("Rental", remote_side=[id])
 
     def __str__(self):
         return f"#{self.id} {self.locker} · {self.client.full_name if self.client else ''}"
+
+
+class RentalStatusChange(db.Model):
+    """Every status a rental went through, with who and why (SPEC R6)."""
+
+    id = db.Column(db.Integer, primary_key=True)
+    rental_id = db.Column(db.ForeignKey("rental.id", ondelete="CASCADE"), nullable=False,
+                          index=True)
+    from_status = enum_column(RentalStatus, nullable=True, constraint_name="from_rentalstatus")
+    to_status = enum_column(RentalStatus)
+    reason = db.Column(db.String(255))
+    changed_by_id = db.Column(db.ForeignKey("user.id", ondelete="SET NULL"), index=True)
+    changed_at = db.Column(db.DateTime, nullable=False, default=utcnow, index=True)
+
+    rental = db.relationship("Rental", backref=db.backref(
+        "status_changes", order_by="RentalStatusChange.id", passive_deletes=True))
+    changed_by = db.relationship("User")
+
+    def __str__(self):
+        return f"#{self.rental_id}: {self.from_status} → {self.to_status}"

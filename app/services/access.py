@@ -116,3 +116,11 @@ def can(user, module, action):
     if user is None or not user.is_authenticated:
         return False
     return user.has_permission(f"{module}-{action}")
+
+
+def may_act_on_branch(user_id, branch_id):
+    """False when `user_id` is staff limited to another branch (whatever a form sent)."""
+    from app.models import User
+
+    user = db.session.get(User, user_id) if user_id is not None else None
+    return user is None or user.branch_id is None or user.branch_id == branch_id

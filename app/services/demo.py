@@ -173,9 +173,11 @@ def _history(rng, lockers, clients, years):
             cursor = ends + timedelta(days=rng.choice([0, 0, 1, 2, 5, 14]))
         if current is not None and current.ends_at > now:
             current.status = RentalStatus.ACTIVE
+            current.holding_locker_id = locker.id
             locker.status = LockerStatus.ASSIGNED
         elif current is not None and now - current.ends_at < timedelta(days=5):
             current.status = RentalStatus.EXPIRED
+            current.holding_locker_id = locker.id
             locker.status = LockerStatus.EXPIRED
         else:
             locker.status = rng.choices(

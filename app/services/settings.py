@@ -4,6 +4,7 @@ A setting not yet saved reads as its default, so a new install works before
 anyone opens the settings screen.
 """
 
+import json
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
@@ -20,7 +21,29 @@ class SettingSpec:
     kind: type
     default: object
     minimum: int | None = None
+    check: object = None  # for dict settings: a function raising InvalidSetting
 
+
+TERMS = ("DAILY", "WEEKLY", "MONTHLY", "QUARTERLY", "HALF_YEARLY", "YEARLY")
+
+
+def _check_price_table(table):
+    """{"*": {"MONTHLY": 800, …}, "Premium": {…}}: taka per term, per locker category."""
+    if not isinstance(table, dict) or "*" not in table:
+        raise InvalidSetting(_l('Give prices per category, with "*" for every other category.'))
+    for category, prices in table.items():
+        if not isinstance(prices, dict) or set(prices) - set(TERMS):
+            raise InvalidSetting(_l("Prices of %(category)s must be given per term: %(terms)s.",
+                                    category=category, terms=", ".join(TERMS)))
+        for amount in prices.values():
+            if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0:
+                raise InvalidSetting(_l("A price must be a number of taka, 0 or more."))
+
+
+DEFAULT_PRICES = {"*": {"DAILY": 50, "WEEKLY": 250, "MONTHLY": 800, "QUARTERLY": 2200,
+                        "HALF_YEARLY": 4200, "YEARLY": 8000},
+                  "Premium": {"DAILY": 80, "WEEKLY": 400, "MONTHLY": 1200, "QUARTERLY": 3300,
+                              "HALF_YEARLY": 6300, "YEARLY": 12000}}
 
 SETTINGS = {
     "company_name": SettingSpec(_l("Company name"), str, "Locker desk gym"),
@@ -33,7 +56,12 @@ SETTINGS = {
     "lost_key_fee_poisha": SettingSpec(_l("Lost key fee (poisha)"), int, 100000, 0),
     "grace_period_days": SettingSpec(_l("Grace period (days)"), int, 3, 0),
     "vat_rate_percent": SettingSpec(_l("VAT rate (%)"), int, 15, 0),
-    "terms_version": SettingSpec(_l("Terms & conditions version"), int, 1, 1),
+    "reservation_hold_hours": SettingSpec(_l("Reservation hold (hours)"), int, 24, 1),
+    "expiring_soon_days": SettingSpec(_l("Expiring soon (days)"), int, 3, 0),
+    "waitlist_offer_hours": SettingSpec(_l("Waitlist offer held for (hours)"), int, 24, 1),
+    "lost_item_holding_days": SettingSpec(_l("Lost & found holding period (days)"), int, 30, 1),
+    "rental_prices_taka": SettingSpec(_l("Rental prices (taka per category and term)"), dict,
+                                      DEFAULT_PRICES, check=_check_price_table),
 }
 
 
@@ -53,6 +81,13 @@ def coerce(key, raw):
             raise InvalidSetting(_l("Enter a whole number.")) from exc
         if spec.minimum is not None and value < spec.minimum:
             raise InvalidSetting(_l("The value must be at least %(minimum)d.", minimum=spec.minimum))
+        return value
+    if spec.kind is dict:
+        try:
+            value = raw if isinstance(raw, dict) else json.loads(raw)
+        except (TypeError, ValueError) as exc:
+            raise InvalidSetting(_l("This must be JSON text.")) from exc
+        spec.check(value)
         return value
     return str(raw if raw is not None else "").strip()
 

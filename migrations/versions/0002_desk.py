@@ -84,7 +84,7 @@ def upgrade():
     op.create_table('locker_status_change',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('locker_id', sa.Integer(), nullable=False),
-    sa.Column('from_status', sa.Enum('AVAILABLE', 'RESERVED', 'ASSIGNED', 'EXPIRED', 'MAINTENANCE', 'OUT_OF_SERVICE', 'CLEANING', name='lockerstatus', native_enum=False, create_constraint=True, length=24), nullable=True),
+    sa.Column('from_status', sa.Enum('AVAILABLE', 'RESERVED', 'ASSIGNED', 'EXPIRED', 'MAINTENANCE', 'OUT_OF_SERVICE', 'CLEANING', name='from_lockerstatus', native_enum=False, create_constraint=True, length=24), nullable=True),
     sa.Column('to_status', sa.Enum('AVAILABLE', 'RESERVED', 'ASSIGNED', 'EXPIRED', 'MAINTENANCE', 'OUT_OF_SERVICE', 'CLEANING', name='lockerstatus', native_enum=False, create_constraint=True, length=24), nullable=False),
     sa.Column('reason', sa.String(length=255), nullable=True),
     sa.Column('changed_by_id', sa.Integer(), nullable=True),

@@ -1,5 +1,6 @@
 """A live desk on a local port and a headless Debian Chromium driven by Playwright."""
 
+import re
 import threading
 from pathlib import Path
 
@@ -12,12 +13,22 @@ from app.extensions import db
 from app.services.access import ensure_default_roles
 from app.services.settings import ensure_defaults
 from tests.conftest import config_for
+from tests.factories import PASSWORD
 from tests.factories import Desk
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def log_in(page, base_url, user):
+    """Sign `user` in through the login form and wait for the admin home."""
+    page.goto(f"{base_url}/login")
+    page.fill("input[name=email]", user.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(re.compile(r".*/admin/$"))
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +63,11 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
-    """A fresh browser tab with an English-speaking browser."""
+def page(browser, request):
+    """A fresh browser tab with an English-speaking browser; a screenshot is kept at the end."""
     context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
     tab = context.new_page()
     yield tab
     ARTIFACTS.mkdir(exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}-last.png"), full_page=True)
     context.close()

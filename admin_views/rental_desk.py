@@ -1,0 +1,223 @@
+"""Rental screens of the desk: assign, reserve, renew, release (SPEC R1–R3)."""
+
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import request
+from flask import url_for
+from flask_admin import expose
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from wtforms import HiddenField
+from wtforms import IntegerField
+from wtforms import SelectField
+from wtforms import StringField
+from wtforms import TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired
+from wtforms.validators import Length
+from wtforms.validators import NumberRange
+from wtforms.validators import Optional
+
+from admin_views.base import DeskForm
+from admin_views.base import SecuredView
+from admin_views.base import scope_to_branch
+from app.extensions import db
+from app.i18n import local_datetime
+from app.i18n import money
+from app.models import Client
+from app.models import Locker
+from app.models import LockerStatus
+from app.models import Rental
+from app.models import RentalTerm
+from app.services import client_search
+from app.services import rentals
+from app.services.access import CREATE
+from app.services.access import EDIT
+from app.services.access import can
+
+
+def _term_choices():
+    return [SelectChoice(term.name, str(term.label)) for term in RentalTerm]
+
+
+class RentalForm(DeskForm):
+    """Who gets which locker, for how long."""
+
+    locker_number = StringField(_l("Locker number"), validators=[InputRequired(), Length(max=20)])
+    client_query = StringField(_l("Client (phone or name)"), validators=[Optional(), Length(max=120)])
+    client_id = HiddenField()
+    term = SelectField(_l("Term"), choices=_term_choices, default=RentalTerm.MONTHLY.name)
+    days = IntegerField(_l("Days (custom term)"), validators=[Optional(), NumberRange(1, 730)])
+    override_reason = TextAreaField(_l("Reason for the override"),
+                                    validators=[Optional(), Length(max=200)])
+
+
+class ReserveForm(RentalForm):
+    """A hold on a locker until a deadline."""
+
+    hours = IntegerField(_l("Hold for (hours)"), validators=[Optional(), NumberRange(1, 24 * 14)])
+
+
+class ReleaseForm(DeskForm):
+    """Ending a rental now."""
+
+    locker_to = SelectField(_l("The locker afterwards"), choices=lambda: [
+        SelectChoice(LockerStatus.CLEANING.name, str(LockerStatus.CLEANING.label)),
+        SelectChoice(LockerStatus.AVAILABLE.name, str(LockerStatus.AVAILABLE.label))])
+    reason = TextAreaField(_l("Reason"), validators=[InputRequired(), Length(max=200)])
+
+
+class RentalDeskView(SecuredView):
+    """The desk's rental actions; every one goes through app.services.rentals."""
+
+    permission_module = "rentals"
+
+    def _require(self, action):
+        if not can(current_user, "rentals", action):
+            abort(403)
+
+    def _locker(self, locker_id=None, number=None):
+        query = scope_to_branch(db.session.query(Locker), Locker)
+        if locker_id:
+            return query.filter(Locker.id == locker_id).first()
+        if number:
+            return query.filter(db.func.upper(Locker.number) == number.strip().upper()).first()
+        return None
+
+    def _rental(self, rental_id):
+        rental = db.session.get(Rental, rental_id) if rental_id else None
+        if rental is None or self._locker(rental.locker_id) is None:
+            abort(404)
+        return rental
+
+    def _clients_for(self, form):
+        """The client chosen on the form, or the candidates the query matches."""
+        if form.client_id.data:
+            client = scope_to_branch(db.session.query(Client), Client).filter(
+                Client.id == int(form.client_id.data)).first()
+            return client, []
+        query = (form.client_query.data or "").strip()
+        if not query:
+            return None, []
+        found = scope_to_branch(db.session.query(Client), Client).filter(
+            client_search.search_condition(query)).order_by(Client.full_name).limit(10).all()
+        return (found[0], []) if len(found) == 1 else (None, found)
+
+    def _form(self, form_class):
+        form = form_class(request.form if request.method == "POST" else None)
+        if request.method == "GET":
+            locker = self._locker(request.args.get("locker_id", type=int))
+            if locker is not None:
+                form.locker_number.data = locker.number
+            if request.args.get("client_id", type=int):
+                form.client_id.data = str(request.args.get("client_id", type=int))
+        return form
+
+    def _rent(self, form_class, template, action_label, do_it):
+        self._require(CREATE)
+        form = self._form(form_class)
+        locker = self._locker(number=form.locker_number.data) if form.locker_number.data else None
+        client, candidates = self._clients_for(form)
+        if client is not None:
+            form.client_id.data = str(client.id)
+        warning = None
+        may_override = can(current_user, "rentals", "delete")
+        quote = None
+        if locker is not None and client is not None:
+            warning = rentals.gender_mismatch(locker, client)
+        if locker is not None and form_class is RentalForm:
+            try:
+                quote = rentals.price_for(locker, RentalTerm[form.term.data], form.days.data)
+            except (rentals.RentalError, KeyError):
+                quote = None
+        if request.method == "POST" and form.validate() and request.form.get("confirm"):
+            if locker is None:
+                form.locker_number.errors.append(_("There is no locker with that number."))
+            elif client is None:
+                form.client_query.errors.append(
+                    _("Choose one client.") if candidates else _("No client found."))
+            else:
+                try:
+                    rental = do_it(locker, client, form)
+                except rentals.NeedsOverride as exc:
+                    warning = exc.message
+                    flash(str(exc.message), "warning")
+                except rentals.RentalError as exc:
+                    flash(str(exc.message), "error")
+                else:
+                    return self._after(rental, action_label)
+        return self.render(template, form=form, locker=locker, client=client,
+                           candidates=candidates, warning=warning, may_override=may_override,
+                           quote=money(quote) if quote is not None else None)
+
+    def _after(self, rental, action_label):
+        flash(_("%(action)s: locker %(number)s for %(client)s.", action=action_label,
+                number=rental.locker.number, client=rental.client.full_name), "success")
+        if "key_desk.index" in current_app.view_functions and rental.status.name == "ACTIVE":
+            return redirect(url_for("key_desk.index", locker_id=rental.locker_id))
+        return redirect(url_for("client_profile.index", id=rental.client_id))
+
+    @expose("/")
+    def index(self):
+        return redirect(url_for(".assign_view"))
+
+    @expose("/assign/", methods=("GET", "POST"))
+    def assign_view(self):
+        """Give a locker to a client for a term, with the price shown first."""
+        def do_it(locker, client, form):
+            return rentals.assign(locker.id, client.id, RentalTerm[form.term.data],
+                                  days=form.days.data, by_user_id=current_user.id,
+                                  override_reason=form.override_reason.data)
+        return self._rent(RentalForm, "admin/rental_desk/assign.html", _("Assigned"), do_it)
+
+    @expose("/reserve/", methods=("GET", "POST"))
+    def reserve_view(self):
+        """Hold a locker for a client who has not paid yet."""
+        def do_it(locker, client, form):
+            return rentals.reserve(locker.id, client.id, by_user_id=current_user.id,
+                                   hours=form.hours.data, override_reason=form.override_reason.data)
+        return self._rent(ReserveForm, "admin/rental_desk/reserve.html", _("Reserved"), do_it)
+
+    @expose("/renew/", methods=("GET", "POST"))
+    def renew_view(self):
+        """One more term of the same length, after a confirmation showing the price."""
+        self._require(EDIT)
+        rental = self._rental(request.values.get("rental_id", type=int))
+        if request.method == "POST":
+            DeskForm().validate_on_submit() or abort(400)
+            try:
+                renewal = rentals.renew(rental.id, by_user_id=current_user.id)
+            except rentals.RentalError as exc:
+                flash(str(exc.message), "error")
+            else:
+                flash(_("Renewed until %(date)s.", date=local_datetime(renewal.ends_at)), "success")
+                return redirect(url_for("client_profile.index", id=renewal.client_id))
+        price = rentals.price_for(rental.locker, rental.term, rental.days)
+        return self.render("admin/rental_desk/renew.html", rental=rental, form=DeskForm(),
+                           price=money(price))
+
+    @expose("/release/", methods=("GET", "POST"))
+    def release_view(self):
+        """End a rental now; the locker goes to Cleaning or Available."""
+        self._require(EDIT)
+        rental = self._rental(request.values.get("rental_id", type=int))
+        form = ReleaseForm()
+        if form.validate_on_submit():
+            try:
+                rentals.release(rental.id, by_user_id=current_user.id,
+                                locker_to=LockerStatus[form.locker_to.data], reason=form.reason.data)
+            except rentals.RentalError as exc:
+                flash(str(exc.message), "error")
+            else:
+                flash(_("Locker %(number)s released.", number=rental.locker.number), "success")
+                return redirect(url_for("client_profile.index", id=rental.client_id))
+        return self.render("admin/rental_desk/release.html", rental=rental, form=form)
+
+
+def register(admin):
+    """Add the rental desk ('Assign locker' in the menu)."""
+    admin.add_view(RentalDeskView(name=_l("Assign locker"), endpoint="rental_desk"))
+

@@ -1,0 +1,414 @@
+"""Clients: registration with photo, ID scan and signed terms, status, tags, notes (SPEC C1, C2, S6).
+
+register_client() is one desk action: the client, their files, the signature
+of the current terms, their tags and the activity log are saved together or
+not at all, and files written for a registration that fails are removed
+again. Every refusal raises ClientError with a translated message and, where
+a form field is to blame, the field's name.
+"""
+
+import base64
+import binascii
+import io
+from datetime import date
+from pathlib import Path
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from PIL import Image
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import ActivityAction
+from app.models import Branch
+from app.models import Client
+from app.models import ClientNote
+from app.models import ClientStatus
+from app.models import Language
+from app.models import Tag
+from app.models import TermsSignature
+from app.models import TermsVersion
+from app.models import User
+from app.services import audit
+from app.services import uploads
+from app.services.phones import InvalidPhone
+from app.services.phones import normalise_bd_mobile
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+DATA_URL_PREFIX = "data:image/png;base64,"
+MAX_NOTE_LENGTH = 4000
+# A pixel darker than this (0 black … 255 white) once flattened on white counts as ink.
+INK_THRESHOLD = 240
+
+
+class ClientError(ValueError):
+    """A client operation the rules refuse; `message` is for the screen, `field` the culprit."""
+
+    def __init__(self, message, field=None):
+        super().__init__(str(message))
+        self.message = message
+        self.field = field
+
+
+class DuplicateClient(ClientError):
+    """The phone or NID already belongs to `other`."""
+
+    def __init__(self, message, field, other):
+        super().__init__(message, field)
+        self.other = other
+
+
+# --- terms & conditions ------------------------------------------------------------
+
+def current_terms():
+    """The latest published terms version (the one signed at registration), or None."""
+    return db.session.execute(
+        db.select(TermsVersion).order_by(TermsVersion.version.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def publish_terms(title, body, *, by_user_id):
+    """Publish a new terms version numbered one above the last; it is shown from now on.
+
+    Published versions are never edited: a signature keeps pointing to the text
+    its client read. Two people publishing at once cannot both get the same
+    number (the column is unique); the second is asked to try again.
+    """
+    title = (title or "").strip()
+    body = (body or "").strip()
+    if not title:
+        raise ClientError(_l("Give the terms a title."), "title")
+    if not body:
+        raise ClientError(_l("The terms text cannot be empty."), "body")
+    latest = db.session.execute(db.select(db.func.max(TermsVersion.version))).scalar()
+    terms = TermsVersion(version=(latest or 0) + 1, title=title[:120], body=body,
+                         published_by_id=by_user_id)
+    try:
+        db.session.add(terms)
+        _commit(by_user_id)
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise ClientError(_l("Another version was published at the same moment. "
+                             "Check the list and publish again.")) from exc
+    return terms
+
+
+# --- signatures ---------------------------------------------------------------------
+
+def signature_png(value):
+    """The PNG bytes of a signature sent as a data URL (or given as bytes).
+
+    Refuses anything that is not a real PNG and an empty canvas (nothing drawn:
+    every pixel transparent or white).
+    """
+    if isinstance(value, bytes):
+        data = value
+    else:
+        text = (value or "").strip()
+        if not text:
+            raise ClientError(_l("The client must sign the terms & conditions."), "signature")
+        if not text.startswith(DATA_URL_PREFIX):
+            raise ClientError(_l("The signature is not a PNG image."), "signature")
+        try:
+            data = base64.b64decode(text[len(DATA_URL_PREFIX):], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ClientError(_l("The signature is not a PNG image."), "signature") from exc
+    if not data.startswith(PNG_MAGIC):
+        raise ClientError(_l("The signature is not a PNG image."), "signature")
+    try:
+        uploads.check_image(data)
+    except uploads.UploadRejected as exc:
+        raise ClientError(exc.message, "signature") from exc
+    if not _has_ink(data):
+        raise ClientError(_l("The signature pad is empty. Ask the client to sign."), "signature")
+    return data
+
+
+def _has_ink(png):
+    """True if anything visible was drawn: some pixel is dark once laid on white."""
+    with Image.open(io.BytesIO(png)) as image:
+        rgba = image.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    darkest, _ = Image.alpha_composite(white, rgba).convert("L").getextrema()
+    return darkest < INK_THRESHOLD
+
+
+def _sign(client, png, terms, *, by_user_id, ip, written):
+    """Store the signature file and add the TermsSignature row (the caller commits)."""
+    path = uploads.store_image(png, "signatures")
+    written.append(path)
+    signature = TermsSignature(client=client, terms_version=terms, signature_path=path,
+                               staff_id=by_user_id, ip=(ip or "")[:64] or None)
+    db.session.add(signature)
+    return signature
+
+
+def sign_terms(client_id, signature_png_bytes, *, by_user_id, ip, terms_version_id=None):
+    """Record the client's signature of the current terms (or of `terms_version_id`, which
+    must still be the current one: a client cannot sign text that has been replaced)."""
+    client = _client(client_id)
+    terms = _terms_to_sign(terms_version_id)
+    if terms is None:
+        raise ClientError(_l("No terms & conditions have been published yet."))
+    png = signature_png(signature_png_bytes)
+    written = []
+    try:
+        signature = _sign(client, png, terms, by_user_id=by_user_id, ip=ip, written=written)
+        _commit(by_user_id)
+    except Exception:
+        db.session.rollback()
+        _remove_files(written)
+        raise
+    return signature
+
+
+def _terms_to_sign(terms_version_id):
+    """The current terms, refusing if the form showed an older version."""
+    terms = current_terms()
+    if terms is not None and terms_version_id not in (None, "", terms.id):
+        try:
+            shown = int(terms_version_id)
+        except (TypeError, ValueError):
+            shown = None
+        if shown != terms.id:
+            raise ClientError(_l("The terms & conditions were updated while this form was open. "
+                                 "Let the client read version %(version)d and sign again.",
+                                 version=terms.version), "signature")
+    return terms
+
+
+# --- registration -------------------------------------------------------------------
+
+def find_by_phone(raw, *, branch_id=None):
+    """The client with this phone (typed any way), or None; limited to `branch_id` if given."""
+    try:
+        phone = normalise_bd_mobile(raw)
+    except InvalidPhone:
+        return None
+    query = db.select(Client).where(Client.phone == phone)
+    if branch_id is not None:
+        query = query.where(Client.branch_id == branch_id)
+    return db.session.execute(query).scalar_one_or_none()
+
+
+def _duplicate(column, value):
+    return db.session.execute(db.select(Client).where(column == value).limit(1)).scalar_one_or_none()
+
+
+def _check_duplicates(phone, nid, *, exclude_id=None):
+    for column, value, field, message in (
+        (Client.phone, phone, "phone", _l("This phone number is already registered.")),
+        (Client.nid, nid, "nid", _l("This NID / passport number is already registered.")),
+    ):
+        other = _duplicate(column, value) if value else None
+        if other is not None and other.id != exclude_id:
+            raise DuplicateClient(message, field, other)
+
+
+def _phone(raw, field, *, required):
+    if not (raw or "").strip():
+        if required:
+            raise ClientError(InvalidPhone.message, field)
+        return None
+    try:
+        return normalise_bd_mobile(raw)
+    except InvalidPhone as exc:
+        raise ClientError(exc.message, field) from exc
+
+
+def _text(value, limit):
+    value = (value or "").strip()
+    return value[:limit] or None
+
+
+def _check_branch(branch_id, by_user):
+    branch = db.session.get(Branch, branch_id) if branch_id else None
+    if branch is None or not branch.is_active:
+        raise ClientError(_l("Choose a branch."), "branch")
+    if by_user is not None and by_user.branch_id not in (None, branch.id):
+        raise ClientError(_l("You can only register clients in your own branch."), "branch")
+    return branch
+
+
+def _check_birth_date(value):
+    if value is None:
+        return None
+    if value > date.today() or value.year < 1900:
+        raise ClientError(_l("Enter a real date of birth."), "date_of_birth")
+    return value
+
+
+def _check_files(photo, id_scan):
+    """Refuse a bad photo or scan before anything is written."""
+    for field, data, check in (("photo", photo, uploads.check_image),
+                               ("id_scan", id_scan, uploads.check_document)):
+        if data is None:
+            continue
+        try:
+            check(data)
+        except uploads.UploadRejected as exc:
+            raise ClientError(exc.message, field) from exc
+
+
+def _tags(tag_ids):
+    ids = sorted({int(tag_id) for tag_id in tag_ids or ()})
+    if not ids:
+        return []
+    tags = db.session.execute(db.select(Tag).where(Tag.id.in_(ids)).order_by(Tag.name)).scalars().all()
+    if len(tags) != len(ids):
+        raise ClientError(_l("One of the chosen tags no longer exists."), "tags")
+    return tags
+
+
+def register_client(*, branch_id, full_name, phone, by_user_id, ip=None, email=None, nid=None,
+                    address=None, notes=None, gender=None, date_of_birth=None,
+                    emergency_contact_name=None, emergency_contact_phone=None, tier=None,
+                    referred_by_id=None, preferred_language=Language.BENGALI, opt_in_email=True,
+                    opt_in_sms=True, opt_in_whatsapp=False, tag_ids=(), photo=None, id_scan=None,
+                    signature=None, terms_version_id=None):
+    """Register a client with their files, signature of the current terms and tags.
+
+    `photo` and `id_scan` are the uploaded bytes (or None), `signature` the
+    pad's "data:image/png;base64,…" URL. When terms are published the client
+    must sign them. All or nothing: on any refusal or error no row is saved
+    and no file is left behind.
+    """
+    by_user = db.session.get(User, by_user_id) if by_user_id is not None else None
+    branch = _check_branch(branch_id, by_user)
+    full_name = _text(full_name, 120)
+    if full_name is None:
+        raise ClientError(_l("Enter the client's full name."), "full_name")
+    phone = _phone(phone, "phone", required=True)
+    emergency_contact_phone = _phone(emergency_contact_phone, "emergency_contact_phone",
+                                     required=False)
+    nid = _text(nid, 32)
+    _check_duplicates(phone, nid)
+    date_of_birth = _check_birth_date(date_of_birth)
+    referred_by = None
+    if referred_by_id is not None:
+        referred_by = db.session.get(Client, referred_by_id)
+        if referred_by is None:
+            raise ClientError(_l("No client has that phone number."), "referred_by")
+    tags = _tags(tag_ids)
+    _check_files(photo, id_scan)
+    terms = _terms_to_sign(terms_version_id)
+    # With nothing published there is nothing to sign; a stray drawing is not kept.
+    png = signature_png(signature) if terms is not None else None
+
+    written = []
+    try:
+        client = Client(
+            branch=branch, full_name=full_name, phone=phone, email=_text(email, 255), nid=nid,
+            address=_text(address, 255), notes=_text(notes, 10_000), gender=gender,
+            date_of_birth=date_of_birth, emergency_contact_name=_text(emergency_contact_name, 120),
+            emergency_contact_phone=emergency_contact_phone, tier=_text(tier, 40),
+            referred_by=referred_by, preferred_language=preferred_language or Language.BENGALI,
+            opt_in_email=bool(opt_in_email), opt_in_sms=bool(opt_in_sms),
+            opt_in_whatsapp=bool(opt_in_whatsapp), status=ClientStatus.ACTIVE, tags=tags,
+        )
+        if photo is not None:
+            client.photo_path = uploads.store_image(photo, "clients")
+            written.append(client.photo_path)
+        if id_scan is not None:
+            client.id_scan_path = uploads.store_document(id_scan, "clients")
+            written.append(client.id_scan_path)
+        db.session.add(client)
+        if png is not None:
+            _sign(client, png, terms, by_user_id=by_user_id, ip=ip, written=written)
+        with audit.acting_as(by_user_id):
+            db.session.flush()
+            if tags:
+                _log_tags(client, [], [tag.name for tag in tags])
+        _commit(by_user_id)
+    except IntegrityError as exc:
+        db.session.rollback()
+        _remove_files(written)
+        # Someone registered the same phone or NID a moment ago: name that client.
+        _check_duplicates(phone, nid)
+        raise ClientError(_l("This would duplicate an existing client. Nothing was saved.")) from exc
+    except Exception:
+        db.session.rollback()
+        _remove_files(written)
+        raise
+    return client
+
+
+def _remove_files(relatives):
+    """Delete files (and thumbnails) written for work that was rolled back."""
+    root = Path(current_app.config["UPLOAD_DIR"])
+    for relative in relatives:
+        path = root / relative
+        for candidate in (path, uploads.thumbnail_of(path)):
+            candidate.unlink(missing_ok=True)
+
+
+# --- profile: status, tags, notes ---------------------------------------------------
+
+def _client(client_id):
+    client = db.session.get(Client, client_id)
+    if client is None:
+        raise ClientError(_l("That client does not exist."))
+    return client
+
+
+def set_status(client_id, status, *, by_user_id, reason=None):
+    """Make a client Active, Inactive or Banned; a ban needs a reason, and only a ban keeps one."""
+    client = _client(client_id)
+    if not isinstance(status, ClientStatus):
+        try:
+            status = ClientStatus[str(status)]
+        except KeyError as exc:
+            raise ClientError(_l("Choose a status."), "status") from exc
+    reason = _text(reason, 255)
+    if status is ClientStatus.BANNED and reason is None:
+        raise ClientError(_l("Give the reason for the ban."), "ban_reason")
+    client.status = status
+    client.ban_reason = reason if status is ClientStatus.BANNED else None
+    _commit(by_user_id)
+    return client
+
+
+def set_tags(client_id, tag_ids, *, by_user_id):
+    """Replace a client's tags; the change is logged with the names before and after."""
+    client = _client(client_id)
+    tags = _tags(tag_ids)
+    before = [tag.name for tag in client.tags]
+    after = [tag.name for tag in tags]
+    if before == after:
+        return client
+    client.tags = tags
+    # The tag link table is not a model, so the automatic log cannot see it.
+    with audit.acting_as(by_user_id):
+        _log_tags(client, before, after)
+    _commit(by_user_id)
+    return client
+
+
+def _log_tags(client, before, after):
+    audit.record(ActivityAction.UPDATE, model="Client", object_id=client.id, summary=str(client),
+                 changes={"tags": [before, after]}, branch_id=client.branch_id)
+
+
+def add_note(client_id, body, *, by_user_id):
+    """Add a dated staff note to the client's timeline."""
+    client = _client(client_id)
+    body = (body or "").strip()
+    if not body:
+        raise ClientError(_l("Write the note first."), "body")
+    if len(body) > MAX_NOTE_LENGTH:
+        raise ClientError(_l("A note can be at most %(count)d characters.", count=MAX_NOTE_LENGTH),
+                          "body")
+    note = ClientNote(client=client, body=body, author_id=by_user_id)
+    db.session.add(note)
+    _commit(by_user_id)
+    return note
+
+
+def _commit(by_user_id):
+    """Commit with the activity log naming `by_user_id` (also outside a request); roll back on error."""
+    try:
+        with audit.acting_as(by_user_id):
+            db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise

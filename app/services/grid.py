@@ -1,0 +1,772 @@
+"""The live locker grid (SPEC L4): tiles, filters, the side panel and the change feed.
+
+A tile is a small dict that says everything the grid shows of one locker:
+{"id", "n" (number), "s" (status name), "z" (zone id), "c" (client initials),
+"r" (holding rental id), "m" (marks), "a" (menu actions this user may take)}.
+It carries no HTML and no client name, so one changed tile stays far below
+2 KB on the wire, and a screen across the room shows initials, not names.
+
+Live updates: every commit that changed what a tile or the side panel shows
+(the locker, a rental, key, key event, payment, deposit or status change of it,
+the renting client's name) bumps a per-branch version counter in Redis and
+records the touched locker ids with that version in a per-branch sorted set.
+Open grids ask `changes_since(branch, version)` twice a second and receive
+only the tiles that changed, whichever app process made the change. The ids
+are collected from the session in after_flush and published in after_commit
+(never for a rolled-back transaction). Redis is optional: when it is down,
+publishing is skipped with a warning and pages fall back to re-reading the
+whole tile set from the database every few seconds.
+"""
+
+import logging
+import time
+import unicodedata
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from flask import has_app_context
+from flask_babel import gettext as _
+from redis.exceptions import RedisError
+from sqlalchemy import event
+from sqlalchemy import inspect
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import joinedload
+
+from app.extensions import db
+from app.extensions import rq
+from app.models import Branch
+from app.models import Client
+from app.models import DepositEntry
+from app.models import Floor
+from app.models import Key
+from app.models import KeyEvent
+from app.models import KeyState
+from app.models import Locker
+from app.models import LockerSize
+from app.models import LockerStatus
+from app.models import LockerStatusChange
+from app.models import Payment
+from app.models import PaymentStatus
+from app.models import Rental
+from app.models import RentalStatus
+from app.models import Zone
+from app.models import utcnow
+from app.services import settings
+from app.services.access import can
+from app.services.lockers import allowed_targets
+
+log = logging.getLogger(__name__)
+
+# Rentals that may be renewed (and whose key is out with the client).
+RUNNING = (RentalStatus.ACTIVE, RentalStatus.EXPIRED)
+
+# Marks on a tile, besides its status.
+SOON, OVERDUE, DUES, REKEY = "soon", "overdue", "dues", "rekey"
+
+# Menu actions, in menu order, and the permission each needs. The target screens
+# check the permission (and the rules) again on the server.
+ASSIGN, RESERVE, RENEW, RELEASE, KEY, MAINTENANCE, CLEANING_DONE = (
+    "assign", "reserve", "renew", "release", "key", "maintenance", "cleaning_done")
+ACTIONS = (ASSIGN, RESERVE, RENEW, RELEASE, KEY, MAINTENANCE, CLEANING_DONE)
+ACTION_PERMISSIONS = {
+    ASSIGN: ("rentals", "create"),
+    RESERVE: ("rentals", "create"),
+    RENEW: ("rentals", "edit"),
+    RELEASE: ("rentals", "edit"),
+    KEY: ("keys", "edit"),
+    MAINTENANCE: ("lockers", "edit"),
+    CLEANING_DONE: ("lockers", "edit"),
+}
+
+# --- the change feed in Redis ----------------------------------------------------
+KEY_PREFIX = "locker_grid"
+# Lockers remembered per branch; a grid further behind than this re-reads everything.
+HISTORY_SIZE = 2000
+HISTORY_TTL_SECONDS = 24 * 3600
+# More changed lockers than this in one poll: re-reading the whole grid is cheaper.
+MAX_CHANGED = 300
+# After Redis failed, this process leaves it alone for a moment instead of
+# making every commit wait for a connection timeout.
+RETRY_AFTER_SECONDS = 2.0
+
+# KEYS: version counter, sorted set (locker id -> version of its last change), floor
+# (grids that have seen less than this version must re-read everything).
+# ARGV: history size, ttl, "1" to raise the floor to the new version, locker ids.
+_PUBLISH_SCRIPT = """
+local version = redis.call('INCR', KEYS[1])
+for i = 4, #ARGV do
+  redis.call('ZADD', KEYS[2], version, ARGV[i])
+end
+local keep = tonumber(ARGV[1])
+local count = redis.call('ZCARD', KEYS[2])
+local floor = tonumber(redis.call('GET', KEYS[3]) or '0')
+if count > keep then
+  local cut = redis.call('ZRANGE', KEYS[2], count - keep - 1, count - keep - 1, 'WITHSCORES')
+  local trimmed = tonumber(cut[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', trimmed)
+  if trimmed > floor then floor = trimmed end
+end
+if ARGV[3] == '1' then floor = version end
+redis.call('SET', KEYS[3], floor, 'EX', tonumber(ARGV[2]))
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))
+return version
+"""
+
+
+class FeedUnavailable(Exception):
+    """Redis cannot be reached; the grid falls back to reading the database."""
+
+
+@dataclass(frozen=True)
+class Feed:
+    """What changed in a branch after a version: the new version and the locker ids."""
+
+    version: int
+    locker_ids: tuple = ()
+    reload: bool = False
+
+
+# --- filters ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Filters:
+    """Which lockers a grid shows: always one branch, optionally narrowed."""
+
+    branch_id: int | None
+    floor_id: int | None = None
+    zone_id: int | None = None
+    size: LockerSize | None = None
+    status: LockerStatus | None = None
+
+    def as_args(self):
+        """The filters as query-string arguments (for links and the page's polling)."""
+        args = {"branch": self.branch_id, "floor": self.floor_id, "zone": self.zone_id,
+                "size": self.size.name if self.size else None,
+                "status": self.status.name if self.status else None}
+        return {name: value for name, value in args.items() if value is not None}
+
+
+@dataclass
+class FilterChoice:
+    """The filters asked for, what the form offers, and what was wrong with the request."""
+
+    filters: Filters
+    branches: list = field(default_factory=list)
+    floors: list = field(default_factory=list)   # [(floor id, name, [(zone id, name), …]), …]
+    errors: dict = field(default_factory=dict)   # field name -> translated message
+
+
+def _int_arg(args, name):
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None, False
+    if not (raw.isascii() and raw.isdigit()):
+        return None, True
+    return int(raw), False
+
+
+def _enum_arg(args, name, enum_cls):
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None, False
+    try:
+        return enum_cls[raw], False
+    except KeyError:
+        return None, True
+
+
+def _read_filters(args, limited_branch_id):
+    """Filters from the query string, and the names of the fields that could not be read.
+
+    A user limited to a branch always gets that branch; a `branch` in the URL is ignored.
+    """
+    bad = set()
+    values = {"branch": None}
+    for name in ("floor", "zone") if limited_branch_id is not None else ("branch", "floor", "zone"):
+        values[name], wrong = _int_arg(args, name)
+        if wrong:
+            bad.add(name)
+    values["size"], wrong = _enum_arg(args, "size", LockerSize)
+    if wrong:
+        bad.add("size")
+    values["status"], wrong = _enum_arg(args, "status", LockerStatus)
+    if wrong:
+        bad.add("status")
+    branch_id = limited_branch_id if limited_branch_id is not None else values["branch"]
+    filters = Filters(branch_id, values["floor"], values["zone"], values["size"], values["status"])
+    return filters, bad
+
+
+def _error_messages(bad):
+    messages = {
+        "branch": _("Choose a branch from the list."),
+        "floor": _("Choose a floor of this branch."),
+        "zone": _("Choose a zone of this branch."),
+        "size": _("Choose a size from the list."),
+        "status": _("Choose a status from the list."),
+    }
+    return {name: messages[name] for name in sorted(bad)}
+
+
+def _default_branch_id():
+    return db.session.execute(
+        sa.select(Branch.id).where(Branch.is_active.is_(True)).order_by(Branch.name).limit(1)
+    ).scalar()
+
+
+def quick_filters(args, *, limited_branch_id):
+    """(Filters, errors) for the JSON endpoints polled by the page: no lookups unless needed.
+
+    A floor or zone of another branch needs no check here: every tile query is
+    limited to the branch (the user's own, when they have one), so it simply
+    matches nothing.
+    """
+    filters, bad = _read_filters(args, limited_branch_id)
+    if filters.branch_id is None and "branch" not in bad:
+        filters = Filters(_default_branch_id(), filters.floor_id, filters.zone_id, filters.size,
+                          filters.status)
+    return filters, _error_messages(bad)
+
+
+def choose_filters(args, *, limited_branch_id):
+    """Filters for the grid page, checked against what the branch really has.
+
+    A value that is not one of the choices is dropped and reported, and the
+    grid shows what the other filters ask for.
+    """
+    filters, bad = _read_filters(args, limited_branch_id)
+    if limited_branch_id is not None:
+        branches = db.session.execute(
+            sa.select(Branch.id, Branch.name).where(Branch.id == limited_branch_id)).all()
+    else:
+        branches = db.session.execute(
+            sa.select(Branch.id, Branch.name).where(Branch.is_active.is_(True))
+            .order_by(Branch.name)).all()
+        if filters.branch_id is not None and filters.branch_id not in {b.id for b in branches}:
+            bad.add("branch")
+    branch_id = filters.branch_id if "branch" not in bad else None
+    if branch_id is None and branches:
+        branch_id = branches[0].id
+    floors = filter_options(branch_id) if branch_id is not None else []
+    floor_ids = {floor_id for floor_id, _name, _zones in floors}
+    zone_ids = {zone_id for _f, _n, zones in floors for zone_id, _z in zones}
+    floor_id = filters.floor_id if filters.floor_id in floor_ids else None
+    zone_id = filters.zone_id if filters.zone_id in zone_ids else None
+    if filters.floor_id is not None and floor_id is None:
+        bad.add("floor")
+    if filters.zone_id is not None and zone_id is None:
+        bad.add("zone")
+    chosen = Filters(branch_id, floor_id, zone_id, filters.size, filters.status)
+    return FilterChoice(chosen, list(branches), floors, _error_messages(bad))
+
+
+def filter_options(branch_id):
+    """Floors of a branch with their zones, in building order: [(id, name, [(id, name)])]."""
+    rows = db.session.execute(
+        sa.select(Floor.id, Floor.name, Zone.id.label("zone_id"), Zone.name.label("zone_name"))
+        .join(Zone, Zone.floor_id == Floor.id)
+        .where(Floor.branch_id == branch_id)
+        .order_by(Floor.level, Floor.name, Floor.id, Zone.name, Zone.id)).all()
+    floors = []
+    for row in rows:
+        if not floors or floors[-1][0] != row.id:
+            floors.append((row.id, row.name, []))
+        floors[-1][2].append((row.zone_id, row.zone_name))
+    return floors
+
+
+def _conditions(filters):
+    conditions = [Locker.branch_id == filters.branch_id]
+    if filters.floor_id is not None:
+        conditions.append(Zone.floor_id == filters.floor_id)
+    if filters.zone_id is not None:
+        conditions.append(Locker.zone_id == filters.zone_id)
+    if filters.size is not None:
+        conditions.append(Locker.size == filters.size)
+    if filters.status is not None:
+        conditions.append(Locker.status == filters.status)
+    return conditions
+
+
+# --- tiles ----------------------------------------------------------------------------
+
+def abilities_of(user):
+    """The permissions behind the grid's menu that `user` has, as "module-action" strings."""
+    return frozenset(f"{module}-{action}" for module, action in set(ACTION_PERMISSIONS.values())
+                     if can(user, module, action))
+
+
+def initials(full_name):
+    """"Karim Uddin" -> "KU": first and last word, each with its combining marks (Bengali)."""
+    words = (full_name or "").split()
+    if not words:
+        return ""
+    letters = []
+    for word in (words[0], words[-1]) if len(words) > 1 else (words[0],):
+        letter = word[0]
+        for char in word[1:]:
+            if not unicodedata.category(char).startswith("M"):
+                break
+            letter += char
+        letters.append(letter.upper())
+    return "".join(letters)
+
+
+def actions_for(status, rental_status, *, needs_rekey, key_out, abilities):
+    """Menu actions for a locker in `status` (held by a rental in `rental_status`, or None)."""
+    rentable = not needs_rekey
+    wanted = {
+        ASSIGN: rentable and status in (LockerStatus.AVAILABLE, LockerStatus.RESERVED),
+        RESERVE: rentable and status is LockerStatus.AVAILABLE,
+        RENEW: rental_status in RUNNING,
+        RELEASE: rental_status is not None,
+        KEY: rental_status in RUNNING or key_out or needs_rekey,
+        MAINTENANCE: LockerStatus.MAINTENANCE in allowed_targets(status),
+        CLEANING_DONE: status is LockerStatus.CLEANING,
+    }
+    return [action for action in ACTIONS
+            if wanted[action] and "-".join(ACTION_PERMISSIONS[action]) in abilities]
+
+
+def marks_for(rental_status, ends_at, reserved_until, price_poisha, paid_poisha, *,
+              needs_rekey, now, soon_until):
+    """Marks of a tile: expiring soon, overdue (past its end, still held), dues, needs re-key.
+
+    The first five describe the rental holding the locker; `rental_status` is None
+    when nobody holds it.
+    """
+    marks = []
+    if rental_status is RentalStatus.RESERVED:
+        if reserved_until is not None and reserved_until < now:
+            marks.append(OVERDUE)
+    elif rental_status is not None:
+        if ends_at < now:
+            marks.append(OVERDUE)
+        elif ends_at <= soon_until:
+            marks.append(SOON)
+        if price_poisha > paid_poisha:
+            marks.append(DUES)
+    if needs_rekey:
+        marks.append(REKEY)
+    return marks
+
+
+def _paid_poisha():
+    """Paid payments of the rental in the enclosing query, in poisha."""
+    return (sa.select(sa.func.coalesce(sa.func.sum(Payment.amount_poisha), 0))
+            .where(Payment.rental_id == Rental.id, Payment.status == PaymentStatus.PAID)
+            .correlate(Rental).scalar_subquery())
+
+
+def _soon_until(now):
+    return now + timedelta(days=int(settings.get("expiring_soon_days")))
+
+
+def tiles(filters, *, abilities, locker_ids=None):
+    """(groups, tiles) of the lockers matching `filters` (and `locker_ids` when given).
+
+    Two statements whatever the number of lockers: the expiring-soon setting, and
+    one query for the lockers with their zone and floor, the rental holding each
+    (client name, paid amount) and whether a key of it is out with a client.
+    Groups are the zones in building order: {"f", "fn", "z", "zn"}.
+    """
+    if filters.branch_id is None:
+        return [], []
+    conditions = _conditions(filters)
+    if locker_ids is not None:
+        conditions.append(Locker.id.in_(list(locker_ids)))
+    key_out = (sa.exists().where(Key.locker_id == Locker.id, Key.state == KeyState.WITH_CLIENT)
+               .correlate(Locker))
+    now = utcnow()
+    soon_until = _soon_until(now)
+    # Read row by row (Core, not buffered): a row is dropped as soon as its tile is
+    # made, so two thousand rows never pile up for Python's garbage collector.
+    rows = db.session.connection().execute(
+        sa.select(Locker.id, Locker.number, Locker.status, Locker.needs_rekey, Locker.zone_id,
+                  Zone.name.label("zone_name"), Floor.id.label("floor_id"),
+                  Floor.name.label("floor_name"), Rental.id.label("rental_id"),
+                  Rental.status.label("rental_status"), Rental.ends_at, Rental.reserved_until,
+                  Rental.price_poisha, _paid_poisha().label("paid_poisha"), Client.full_name,
+                  key_out.label("key_out"))
+        .join(Zone, Locker.zone_id == Zone.id).join(Floor, Zone.floor_id == Floor.id)
+        .outerjoin(Rental, Rental.holding_locker_id == Locker.id)
+        .outerjoin(Client, Client.id == Rental.client_id)
+        .where(*conditions)
+        .order_by(Floor.level, Floor.name, Floor.id, Zone.name, Zone.id, Locker.number, Locker.id))
+    # Menus and marks come in few combinations: each is made once and shared by its tiles.
+    menus, shared_marks, names = {}, {}, {}
+    groups, result = [], []
+    for row in rows:
+        if not groups or groups[-1]["z"] != row.zone_id:
+            groups.append({"f": row.floor_id, "fn": row.floor_name, "z": row.zone_id,
+                           "zn": row.zone_name})
+        tile = {"id": row.id, "n": row.number, "s": row.status.name, "z": row.zone_id}
+        if row.rental_id is not None:
+            tile["r"] = row.rental_id
+            name = names.get(row.full_name)
+            if name is None:
+                name = names[row.full_name] = initials(row.full_name)
+            if name:
+                tile["c"] = name
+        marks = marks_for(row.rental_status, row.ends_at, row.reserved_until, row.price_poisha,
+                          row.paid_poisha, needs_rekey=row.needs_rekey, now=now,
+                          soon_until=soon_until)
+        if marks:
+            tile["m"] = shared_marks.setdefault(tuple(marks), marks)
+        facts = (row.status, row.rental_status, row.needs_rekey, bool(row.key_out))
+        actions = menus.get(facts)
+        if actions is None:
+            actions = menus[facts] = actions_for(row.status, row.rental_status,
+                                                 needs_rekey=row.needs_rekey,
+                                                 key_out=facts[3], abilities=abilities)
+        if actions:
+            tile["a"] = actions
+        result.append(tile)
+    return groups, result
+
+
+# --- the side panel ---------------------------------------------------------------------
+
+@dataclass
+class Panel:
+    """Everything the side panel shows about one locker."""
+
+    locker: Locker
+    tile: dict
+    rental: Rental | None
+    paid_poisha: int
+    keys: list
+    history: list
+
+    @property
+    def client(self):
+        """The client holding the locker, or None."""
+        return self.rental.client if self.rental is not None else None
+
+    @property
+    def dues_poisha(self):
+        """What the holding rental still owes (never below zero)."""
+        if self.rental is None:
+            return 0
+        return max(0, self.rental.price_poisha - self.paid_poisha)
+
+
+def panel(locker_id, *, branch_id=None, abilities=frozenset()):
+    """The side panel of a locker, or None if it does not exist (or is of another branch).
+
+    `branch_id` limits the lookup to one branch (a user limited to a branch).
+    """
+    query = (sa.select(Locker).options(joinedload(Locker.zone).joinedload(Zone.floor))
+             .where(Locker.id == locker_id))
+    if branch_id is not None:
+        query = query.where(Locker.branch_id == branch_id)
+    locker = db.session.execute(query).scalar_one_or_none()
+    if locker is None:
+        return None
+    found = db.session.execute(
+        sa.select(Rental, _paid_poisha().label("paid_poisha"))
+        .options(joinedload(Rental.client))
+        .where(Rental.holding_locker_id == locker.id)).first()
+    rental, paid = (found[0], int(found[1] or 0)) if found is not None else (None, 0)
+    keys = db.session.execute(
+        sa.select(Key).where(Key.locker_id == locker.id).order_by(Key.is_spare, Key.tag)
+    ).scalars().all()
+    history = db.session.execute(
+        sa.select(LockerStatusChange).options(joinedload(LockerStatusChange.changed_by))
+        .where(LockerStatusChange.locker_id == locker.id)
+        .order_by(LockerStatusChange.changed_at.desc(), LockerStatusChange.id.desc()).limit(10)
+    ).scalars().all()
+    now = utcnow()
+    held = (rental.status, rental.ends_at, rental.reserved_until, rental.price_poisha, paid) \
+        if rental is not None else (None, None, None, 0, 0)
+    key_out = any(key.state is KeyState.WITH_CLIENT for key in keys)
+    tile = {"id": locker.id, "n": locker.number, "s": locker.status.name, "z": locker.zone_id,
+            "m": marks_for(*held, needs_rekey=locker.needs_rekey, now=now,
+                           soon_until=_soon_until(now)),
+            "a": actions_for(locker.status, rental.status if rental is not None else None,
+                             needs_rekey=locker.needs_rekey, key_out=key_out,
+                             abilities=abilities)}
+    if rental is not None:
+        tile["r"] = rental.id
+    return Panel(locker, tile, rental, paid, keys, history)
+
+
+# --- the change feed ----------------------------------------------------------------------
+
+def _warn(message, *args):
+    """Log on the app's logger when there is an app (Flask's convention), else on ours."""
+    (current_app.logger if has_app_context() else log).warning(message, *args)
+
+
+def _feed_keys(branch_id):
+    prefix = f"{KEY_PREFIX}:{branch_id}"
+    return f"{prefix}:version", f"{prefix}:changed", f"{prefix}:floor"
+
+
+def _state():
+    """This process's view of Redis for the current app (breaker and unsent resets)."""
+    return current_app.extensions.setdefault(
+        "locker_grid", {"down_until": 0.0, "lost_branches": set()})
+
+
+def _redis():
+    state = _state()
+    if time.monotonic() < state["down_until"]:
+        raise FeedUnavailable("redis was down a moment ago")
+    return rq.connection
+
+
+def _redis_failed(exc):
+    _state()["down_until"] = time.monotonic() + RETRY_AFTER_SECONDS
+    return FeedUnavailable(str(exc))
+
+
+def _run_publish(connection, branch_id, locker_ids, *, reset):
+    script = connection.register_script(_PUBLISH_SCRIPT)
+    return script(keys=list(_feed_keys(branch_id)),
+                  args=[HISTORY_SIZE, HISTORY_TTL_SECONDS, "1" if reset else "0",
+                        *sorted(locker_ids)])
+
+
+def _send_resets(connection):
+    """Make grids of branches whose changes this process failed to publish re-read everything."""
+    lost = _state()["lost_branches"]
+    while lost:
+        branch_id = next(iter(lost))
+        _run_publish(connection, branch_id, (), reset=True)
+        lost.discard(branch_id)
+
+
+def publish(touched):
+    """Announce changed lockers, {branch_id: {locker ids}}, to every open grid.
+
+    Never raises: without Redis the change is saved all the same, a warning is
+    logged, and the branches are remembered so that their grids re-read
+    everything once Redis answers again.
+    """
+    touched = {branch_id: ids for branch_id, ids in touched.items() if branch_id is not None}
+    if not touched:
+        return
+    state = _state()
+    try:
+        connection = _redis()
+        _send_resets(connection)
+        for branch_id, locker_ids in touched.items():
+            _run_publish(connection, branch_id, locker_ids, reset=False)
+    except (RedisError, OSError, FeedUnavailable) as exc:
+        if not isinstance(exc, FeedUnavailable):
+            _redis_failed(exc)
+        state["lost_branches"].update(touched)
+        _warn("Locker grid: changes of lockers %s not announced, Redis is unavailable (%s). "
+              "Open grids re-read the database instead.",
+              sorted(i for ids in touched.values() for i in ids)[:20], exc)
+
+
+def current_version(branch_id):
+    """The branch's feed version, or None when Redis is unavailable."""
+    try:
+        connection = _redis()
+        _send_resets(connection)
+        return int(connection.get(_feed_keys(branch_id)[0]) or 0)
+    except FeedUnavailable:
+        return None
+    except (RedisError, OSError) as exc:
+        _redis_failed(exc)
+        _warn("Locker grid: Redis is unavailable (%s); the grid reads the database.", exc)
+        return None
+
+
+def changes_since(branch_id, since):
+    """Lockers of the branch changed after version `since`.
+
+    `reload` is set when the grid is too far behind (older than the kept
+    history, or from before Redis lost its data): it must re-read everything.
+    Raises FeedUnavailable when Redis cannot be reached.
+    """
+    try:
+        connection = _redis()
+        _send_resets(connection)
+        version_key, changed_key, floor_key = _feed_keys(branch_id)
+        with connection.pipeline(transaction=True) as pipe:
+            pipe.get(version_key)
+            pipe.get(floor_key)
+            pipe.zrangebyscore(changed_key, f"({int(since)}", "+inf")
+            version, floor, ids = pipe.execute()
+    except FeedUnavailable:
+        raise
+    except (RedisError, OSError) as exc:
+        raise _redis_failed(exc) from exc
+    version, floor = int(version or 0), int(floor or 0)
+    if since > version or since < floor or len(ids) > MAX_CHANGED:
+        return Feed(version, (), reload=True)
+    return Feed(version, tuple(sorted(int(locker_id) for locker_id in ids)))
+
+
+# --- collecting changed lockers from the session ----------------------------------------------
+
+_TOUCHED = "locker_grid_touched"
+# Client fields a tile or the panel shows.
+_CLIENT_FIELDS = ("full_name", "phone", "photo_path")
+
+
+def _pk(obj):
+    """The primary key of a flushed object, without loading anything."""
+    state = inspect(obj)
+    if state.key is not None:
+        return state.key[1][0]
+    return state.dict.get("id")
+
+
+def _column(obj, name, loadable):
+    """A column's value; a changed row's expired column is read back only when `loadable`."""
+    value = inspect(obj).dict.get(name)
+    if value is None and loadable:
+        # Set after a commit expired the row: one small SELECT, only for such rows.
+        value = getattr(obj, name)
+    return value
+
+
+def _in_session(session, model, pk):
+    """The object with primary key `pk` if the session already holds it."""
+    if pk is None:
+        return None
+    return session.identity_map.get(inspect(model).identity_key_from_primary_key((pk,)))
+
+
+class _Touched:
+    """Locker ids touched by one flush, resolved to their branches with as few queries as possible."""
+
+    def __init__(self, session):
+        self.session = session
+        self.lockers = {}          # locker id -> branch id (None: not known yet)
+        self.rentals, self.keys, self.clients = set(), set(), set()
+
+    def locker(self, locker_id, branch_id=None):
+        if locker_id is not None and self.lockers.get(locker_id) is None:
+            self.lockers[locker_id] = branch_id
+
+    def rental(self, rental_id):
+        found = _in_session(self.session, Rental, rental_id)
+        if found is not None and inspect(found).dict.get("locker_id") is not None:
+            self.locker(found.locker_id, inspect(found).dict.get("branch_id"))
+        elif rental_id is not None:
+            self.rentals.add(rental_id)
+
+    def key(self, key_id):
+        found = _in_session(self.session, Key, key_id)
+        if found is not None and inspect(found).dict.get("locker_id") is not None:
+            self.locker(found.locker_id)
+        elif key_id is not None:
+            self.keys.add(key_id)
+
+    def add(self, obj, loadable):
+        """Note the locker behind `obj`; `loadable` is False for new and deleted rows."""
+        if isinstance(obj, Locker):
+            self.locker(_pk(obj), inspect(obj).dict.get("branch_id"))
+        elif isinstance(obj, Rental):
+            locker_id = _column(obj, "locker_id", loadable)
+            if locker_id is not None:
+                self.locker(locker_id, inspect(obj).dict.get("branch_id"))
+        elif isinstance(obj, LockerStatusChange | Key):
+            self.locker(_column(obj, "locker_id", loadable))
+        elif isinstance(obj, KeyEvent):
+            self.key(_column(obj, "key_id", loadable))
+        elif isinstance(obj, Payment):
+            self.rental(_column(obj, "rental_id", loadable))
+        elif isinstance(obj, DepositEntry):
+            rental_id = _column(obj, "rental_id", loadable)
+            if rental_id is not None:
+                self.rental(rental_id)
+            else:
+                self.key(_column(obj, "key_id", loadable))
+        elif isinstance(obj, Client) and loadable:
+            state = inspect(obj)
+            if any(state.attrs[name].history.has_changes() for name in _CLIENT_FIELDS):
+                self.clients.add(_pk(obj))
+
+    def resolve(self):
+        """{branch id: {locker ids}}, looking up only what the session does not hold."""
+        connection = self.session.connection()
+        if self.clients:
+            for locker_id, branch_id in connection.execute(
+                    sa.select(Rental.holding_locker_id, Rental.branch_id)
+                    .where(Rental.client_id.in_(self.clients),
+                           Rental.holding_locker_id.is_not(None))):
+                self.locker(locker_id, branch_id)
+        if self.rentals:
+            for locker_id, branch_id in connection.execute(
+                    sa.select(Rental.locker_id, Rental.branch_id)
+                    .where(Rental.id.in_(self.rentals))):
+                self.locker(locker_id, branch_id)
+        if self.keys:
+            for (locker_id,) in connection.execute(
+                    sa.select(Key.locker_id).where(Key.id.in_(self.keys))):
+                self.locker(locker_id)
+        unknown = []
+        for locker_id, branch_id in self.lockers.items():
+            if branch_id is None:
+                found = _in_session(self.session, Locker, locker_id)
+                branch_id = inspect(found).dict.get("branch_id") if found is not None else None
+                if branch_id is None:
+                    unknown.append(locker_id)
+                else:
+                    self.lockers[locker_id] = branch_id
+        if unknown:
+            self.lockers.update(connection.execute(
+                sa.select(Locker.id, Locker.branch_id).where(Locker.id.in_(unknown))).all())
+        by_branch = {}
+        for locker_id, branch_id in self.lockers.items():
+            if branch_id is not None:
+                by_branch.setdefault(branch_id, set()).add(locker_id)
+        return by_branch
+
+
+_WATCHED = (Locker, Rental, LockerStatusChange, Key, KeyEvent, Payment, DepositEntry, Client)
+
+
+def _collect(session, flush_context):
+    """after_flush: remember which lockers' tiles this flush changed."""
+    touched = None
+    for objects, loadable in ((session.new, False), (session.dirty, True), (session.deleted, False)):
+        for obj in objects:
+            if isinstance(obj, _WATCHED):
+                touched = touched or _Touched(session)
+                touched.add(obj, loadable)
+    if touched is None:
+        return
+    pending = session.info.setdefault(_TOUCHED, {})
+    for branch_id, locker_ids in touched.resolve().items():
+        pending.setdefault(branch_id, set()).update(locker_ids)
+
+
+def _announce(session):
+    """after_commit: publish what the committed transaction changed (not for a savepoint)."""
+    if session.in_nested_transaction():
+        return
+    pending = session.info.pop(_TOUCHED, None)
+    if not pending:
+        return
+    if not has_app_context():
+        log.warning("Locker grid: a change outside an app context was not announced.")
+        return
+    publish(pending)
+
+
+def _forget(session, transaction):
+    """after_transaction_end: a rolled-back or closed transaction announces nothing."""
+    if transaction.parent is None:
+        session.info.pop(_TOUCHED, None)
+
+
+_LISTENERS = (("after_flush", _collect), ("after_commit", _announce),
+              ("after_transaction_end", _forget))
+
+
+def install_listeners():
+    """Watch every session for changes to lockers' tiles; safe to call again."""
+    for name, listener in _LISTENERS:
+        if not event.contains(Session, name, listener):
+            event.listen(Session, name, listener)
