@@ -5,11 +5,14 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_babel import lazy_gettext as _l
 
 from admin_views import analytics
+from admin_views import billing
+from admin_views import documents
 from admin_views import grid
 from admin_views import imports
 from admin_views import key_desk
 from admin_views import lost_found
 from admin_views import maintenance
+from admin_views import pricing
 from admin_views import registration
 from admin_views import rental_desk
 from admin_views import waitlist
@@ -80,6 +83,6 @@ def init_admin(app):
                                    endpoint="activity"))
     # Areas that bring several screens register their own.
     for area in (grid, rental_desk, key_desk, waitlist, registration, maintenance, lost_found,
-                 analytics, imports):
+                 analytics, imports, pricing, billing, documents):
         area.register(admin)
     return admin

@@ -198,9 +198,14 @@ class SecuredModelView(ModelView):
         # Flask-Admin takes the SQLAlchemy object (preferred) rather than a session.
         super().__init__(model, db, **kwargs)
 
+    def permission_for(self, action):
+        """The permission an action needs; by default `<module>-<action>`."""
+        return f"{self.permission_module}-{action}"
+
     def allowed(self, action):
-        """True if the current user has `<module>-<action>`."""
-        return can(current_user, self.permission_module, action)
+        """True if the current user has the permission for `action`."""
+        return current_user.is_authenticated and current_user.has_permission(
+            self.permission_for(action))
 
     def is_accessible(self):
         return self.allowed(VIEW)

@@ -26,13 +26,14 @@ from admin_views.base import SecuredView
 from admin_views.base import scope_to_branch
 from app.extensions import db
 from app.i18n import local_datetime
-from app.i18n import money
 from app.models import Client
 from app.models import Locker
 from app.models import LockerStatus
 from app.models import Rental
 from app.models import RentalTerm
+from app.services import billing
 from app.services import client_search
+from app.services import pricing
 from app.services import rentals
 from app.services.access import CREATE
 from app.services.access import EDIT
@@ -51,6 +52,7 @@ class RentalForm(DeskForm):
     client_id = HiddenField()
     term = SelectField(_l("Term"), choices=_term_choices, default=RentalTerm.MONTHLY.name)
     days = IntegerField(_l("Days (custom term)"), validators=[Optional(), NumberRange(1, 730)])
+    coupon_code = StringField(_l("Coupon code"), validators=[Optional(), Length(max=40)])
     override_reason = TextAreaField(_l("Reason for the override"),
                                     validators=[Optional(), Length(max=200)])
 
@@ -125,15 +127,20 @@ class RentalDeskView(SecuredView):
             form.client_id.data = str(client.id)
         warning = None
         may_override = can(current_user, "rentals", "delete")
-        quote = None
+        quote = quote_error = None
         if locker is not None and client is not None:
             warning = rentals.gender_mismatch(locker, client)
-        if locker is not None and form_class is RentalForm:
-            try:
-                quote = rentals.price_for(locker, RentalTerm[form.term.data], form.days.data)
-            except (rentals.RentalError, KeyError):
-                quote = None
-        if request.method == "POST" and form.validate() and request.form.get("confirm"):
+            if form_class is RentalForm:
+                try:
+                    quote = pricing.quote(locker.id, client.id, RentalTerm[form.term.data],
+                                          days=form.days.data,
+                                          coupon_code=(form.coupon_code.data or "").strip() or None)
+                except (pricing.PricingError, rentals.RentalError) as exc:
+                    quote_error = exc.message
+                except KeyError:
+                    quote = None
+        if (request.method == "POST" and form.validate() and request.form.get("confirm")
+                and quote_error is None):
             if locker is None:
                 form.locker_number.errors.append(_("There is no locker with that number."))
             elif client is None:
@@ -141,17 +148,17 @@ class RentalDeskView(SecuredView):
                     _("Choose one client.") if candidates else _("No client found."))
             else:
                 try:
-                    rental = do_it(locker, client, form)
+                    rental = do_it(locker, client, form, quote)
                 except rentals.NeedsOverride as exc:
                     warning = exc.message
                     flash(str(exc.message), "warning")
-                except rentals.RentalError as exc:
+                except (rentals.RentalError, billing.BillingError) as exc:
                     flash(str(exc.message), "error")
                 else:
                     return self._after(rental, action_label)
         return self.render(template, form=form, locker=locker, client=client,
                            candidates=candidates, warning=warning, may_override=may_override,
-                           quote=money(quote) if quote is not None else None)
+                           quote=quote, quote_error=quote_error)
 
     def _after(self, rental, action_label):
         flash(_("%(action)s: locker %(number)s for %(client)s.", action=action_label,
@@ -167,16 +174,18 @@ class RentalDeskView(SecuredView):
     @expose("/assign/", methods=("GET", "POST"))
     def assign_view(self):
         """Give a locker to a client for a term, with the price shown first."""
-        def do_it(locker, client, form):
-            return rentals.assign(locker.id, client.id, RentalTerm[form.term.data],
-                                  days=form.days.data, by_user_id=current_user.id,
-                                  override_reason=form.override_reason.data)
+        def do_it(locker, client, form, quote):
+            return rentals.assign(
+                locker.id, client.id, RentalTerm[form.term.data], days=form.days.data,
+                by_user_id=current_user.id, override_reason=form.override_reason.data,
+                price_poisha=quote.total_poisha,
+                then=lambda rental: billing.add_invoice(rental, quote, by_user_id=current_user.id))
         return self._rent(RentalForm, "admin/rental_desk/assign.html", _("Assigned"), do_it)
 
     @expose("/reserve/", methods=("GET", "POST"))
     def reserve_view(self):
         """Hold a locker for a client who has not paid yet."""
-        def do_it(locker, client, form):
+        def do_it(locker, client, form, quote):
             return rentals.reserve(locker.id, client.id, by_user_id=current_user.id,
                                    hours=form.hours.data, override_reason=form.override_reason.data)
         return self._rent(ReserveForm, "admin/rental_desk/reserve.html", _("Reserved"), do_it)
@@ -186,18 +195,21 @@ class RentalDeskView(SecuredView):
         """One more term of the same length, after a confirmation showing the price."""
         self._require(EDIT)
         rental = self._rental(request.values.get("rental_id", type=int))
+        quote = pricing.quote(rental.locker_id, rental.client_id, rental.term,
+                              days=rental.days if rental.term is RentalTerm.CUSTOM else None)
         if request.method == "POST":
             DeskForm().validate_on_submit() or abort(400)
             try:
-                renewal = rentals.renew(rental.id, by_user_id=current_user.id)
-            except rentals.RentalError as exc:
+                renewal = rentals.renew(
+                    rental.id, by_user_id=current_user.id, price_poisha=quote.total_poisha,
+                    then=lambda new: billing.add_invoice(new, quote, by_user_id=current_user.id))
+            except (rentals.RentalError, billing.BillingError) as exc:
                 flash(str(exc.message), "error")
             else:
                 flash(_("Renewed until %(date)s.", date=local_datetime(renewal.ends_at)), "success")
                 return redirect(url_for("client_profile.index", id=renewal.client_id))
-        price = rentals.price_for(rental.locker, rental.term, rental.days)
         return self.render("admin/rental_desk/renew.html", rental=rental, form=DeskForm(),
-                           price=money(price))
+                           quote=quote)
 
     @expose("/release/", methods=("GET", "POST"))
     def release_view(self):

@@ -324,9 +324,9 @@ def test_costs_typed_in_taka_become_exact_poisha(app, typed, poisha):
 
 
 @pytest.mark.parametrize(("typed", "message"), [
-    ("-5", "The cost cannot be negative."),
-    ("12.345", "A cost has at most two decimals (poisha)."),
-    ("1e3", "Enter the cost in taka, for example 1250 or 1250.50."),
+    ("-5", "The amount cannot be negative."),
+    ("12.345", "An amount has at most two decimals (poisha)."),
+    ("1e3", "Enter the amount in taka, for example 500 or 500.50."),
 ])
 def test_a_bad_cost_is_refused_and_nothing_is_saved(desk, typed, message):
     """A negative cost, three decimals or a non-number gets a field error; nothing is saved."""
@@ -359,7 +359,7 @@ def test_a_bad_final_cost_leaves_the_ticket_open(desk):
     ticket = _open(locker, manager.user, priority=TicketPriority.URGENT, repeat_every_days=5)
     response = manager.post(f"/admin/maintenance/resolve/?id={ticket.id}", data={
         "resolution": "Fixed", "cost": "-1", "locker_to": "AVAILABLE"})
-    assert "The cost cannot be negative." in response.get_data(as_text=True)
+    assert "The amount cannot be negative." in response.get_data(as_text=True)
     db.session.refresh(ticket)
     db.session.refresh(locker)
     assert ticket.status is TicketStatus.OPEN and ticket.resolved_at is None

@@ -24,13 +24,14 @@ def test_assign_shows_the_price_then_assigns(desk):
     page = browser.post("/admin/rental_desk/assign/", data={
         "locker_number": "m-021", "client_query": "01711-123456", "term": "MONTHLY",
         "check": "1"}).get_data(as_text=True)
-    assert "Karim Uddin" in page and "৳800.00" in page
+    # Rent ৳800.00 plus 15 % VAT (the default setting), every line shown.
+    assert "Karim Uddin" in page and "৳800.00" in page and "৳120.00" in page and "৳920.00" in page
     assert db.session.execute(db.select(Rental)).first() is None
     response = browser.post("/admin/rental_desk/assign/", data={
         "locker_number": "M-021", "client_id": str(client.id), "term": "MONTHLY", "confirm": "1"})
     assert response.status_code == 302
     rental = db.session.execute(db.select(Rental)).scalar_one()
-    assert rental.status is RentalStatus.ACTIVE and rental.price_poisha == 80000
+    assert rental.status is RentalStatus.ACTIVE and rental.price_poisha == 92000
     assert rental.status_changes[0].changed_by_id == browser.user.id
 
 
@@ -133,3 +134,45 @@ def test_bulk_renew_from_the_rentals_list(desk):
         "action": "renew", "rowid": [str(renewal.id)]})
     assert not db.session.execute(
         db.select(Rental).where(Rental.renewed_from_id == renewal.id)).first()
+
+
+def test_assigning_issues_the_invoice_with_the_quoted_lines(desk):
+    """The confirmed quote becomes the invoice, numbered, in the same step as the rental."""
+    from app.models import Coupon
+    from app.models import CouponKind
+    from app.models import Invoice
+
+    locker, client = _setup(desk)
+    db.session.add(Coupon(code="EID50", kind=CouponKind.AMOUNT, amount_poisha=5000))
+    db.session.commit()
+    browser = desk.login_as("Front Desk")
+    response = browser.post("/admin/rental_desk/assign/", data={
+        "locker_number": "M-021", "client_id": str(client.id), "term": "MONTHLY",
+        "coupon_code": "eid50", "confirm": "1"})
+    assert response.status_code == 302
+    invoice = db.session.execute(db.select(Invoice)).scalar_one()
+    assert invoice.number.endswith("-000001")
+    assert [line.kind for line in invoice.lines] == ["rent", "coupon", "vat"]
+    assert invoice.total_poisha == sum(line.amount_poisha for line in invoice.lines)
+    assert invoice.total_poisha == (80000 - 5000) * 115 // 100
+    rental = db.session.execute(db.select(Rental)).scalar_one()
+    assert rental.price_poisha == invoice.total_poisha and invoice.rental_id == rental.id
+
+
+def test_a_used_up_coupon_leaves_nothing_assigned(desk):
+    """If the coupon runs out between quote and confirm, neither rental nor invoice is saved."""
+    from app.models import Coupon
+    from app.models import CouponKind
+    from app.models import Invoice
+
+    locker, client = _setup(desk)
+    db.session.add(Coupon(code="ONCE", kind=CouponKind.AMOUNT, amount_poisha=5000, usage_limit=1,
+                          times_used=1))
+    db.session.commit()
+    response = desk.login_as("Front Desk").post("/admin/rental_desk/assign/", data={
+        "locker_number": "M-021", "client_id": str(client.id), "term": "MONTHLY",
+        "coupon_code": "ONCE", "confirm": "1"})
+    assert "has been used up" in response.get_data(as_text=True)
+    assert db.session.execute(db.select(Rental)).first() is None
+    assert db.session.execute(db.select(Invoice)).first() is None
+    assert db.session.get(Locker, locker.id).status is LockerStatus.AVAILABLE

@@ -3,6 +3,18 @@
 from app.models.activity import ActivityAction
 from app.models.activity import ActivityLog
 from app.models.base import utcnow
+from app.models.billing import Coupon
+from app.models.billing import CouponKind
+from app.models.billing import CouponRedemption
+from app.models.billing import DiscountKind
+from app.models.billing import DiscountRule
+from app.models.billing import Instalment
+from app.models.billing import Invoice
+from app.models.billing import InvoiceCounter
+from app.models.billing import InvoiceLine
+from app.models.billing import PriceRule
+from app.models.billing import Refund
+from app.models.billing import Shift
 from app.models.branches import Branch
 from app.models.branches import Floor
 from app.models.branches import Zone
@@ -52,10 +64,19 @@ __all__ = [
     "Client",
     "ClientNote",
     "ClientStatus",
+    "Coupon",
+    "CouponKind",
+    "CouponRedemption",
     "DepositEntry",
     "DepositEntryKind",
+    "DiscountKind",
+    "DiscountRule",
     "Floor",
     "Gender",
+    "Instalment",
+    "Invoice",
+    "InvoiceCounter",
+    "InvoiceLine",
     "Key",
     "KeyEvent",
     "KeyEventKind",
@@ -72,12 +93,15 @@ __all__ = [
     "Payment",
     "PaymentMethod",
     "PaymentStatus",
+    "PriceRule",
+    "Refund",
     "Rental",
     "RentalStatus",
     "RentalStatusChange",
     "RentalTerm",
     "Role",
     "Setting",
+    "Shift",
     "Tag",
     "TermsSignature",
     "TermsVersion",

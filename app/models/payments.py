@@ -56,6 +56,8 @@ class Payment(TimestampMixin, db.Model):
     branch_id = db.Column(db.ForeignKey("branch.id"), nullable=False, index=True)
     client_id = db.Column(db.ForeignKey("client.id"), nullable=False, index=True)
     rental_id = db.Column(db.ForeignKey("rental.id"), index=True)
+    invoice_id = db.Column(db.ForeignKey("invoice.id"), index=True)
+    shift_id = db.Column(db.ForeignKey("shift.id"), index=True)
     amount_poisha = db.Column(db.BigInteger, nullable=False)
     method = enum_column(PaymentMethod, default=PaymentMethod.CASH)
     status = enum_column(PaymentStatus, default=PaymentStatus.PAID, index=True)
@@ -68,6 +70,7 @@ class Payment(TimestampMixin, db.Model):
     branch = db.relationship("Branch")
     client = db.relationship("Client")
     rental = db.relationship("Rental")
+    invoice = db.relationship("Invoice", backref=db.backref("payments", order_by="Payment.paid_at"))
     received_by = db.relationship("User")
 
     def __str__(self):

@@ -25,7 +25,6 @@ transaction, and its rollback on a refusal undoes everything.
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 
 import qrcode
 import qrcode.image.svg
@@ -37,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.i18n import money
+from app.i18n import taka_plain
 from app.models import Client
 from app.models import DepositEntry
 from app.models import DepositEntryKind
@@ -58,6 +58,8 @@ from app.models import User
 from app.services import maintenance
 from app.services import rentals
 from app.services.lockers import key_tag_for
+from app.services.money import InvalidAmount
+from app.services.money import parse_taka as taka_to_poisha
 
 SETTLE_DEPOSIT = "deposit"
 SETTLE_CHARGE = "charge"
@@ -68,8 +70,6 @@ MAX_AMOUNT_POISHA = 999_999_999
 MAX_TAG_LENGTH = 40
 LOST_KEY_FEE_REFERENCE = "lost key fee"
 
-_BENGALI_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
-_TAKA = re.compile(r"^(\d+)(?:\.(\d+))?$")
 
 
 class HandoverError(ValueError):
@@ -113,29 +113,16 @@ class Rekeyed:
 # --- money as staff type it --------------------------------------------------------------
 
 def parse_taka(text, field):
-    """Taka as typed ("500", "1,250.50", "৳ ৫০০") to integer poisha, exactly.
-
-    Empty is refused (0 is typed as 0), and so are negative amounts, more than
-    two decimals and anything that is not a plain number ("1e3", "NaN").
-    """
-    raw = str(text if text is not None else "").strip().translate(_BENGALI_DIGITS)
-    raw = raw.replace("৳", "").replace(",", "").replace(" ", "")
-    if not raw:
-        raise HandoverError(_l("Enter an amount in taka (0 for none)."), field)
-    if raw.startswith("-"):
-        raise HandoverError(_l("The amount cannot be negative."), field)
-    match = _TAKA.match(raw)
-    if match is None:
-        raise HandoverError(_l("Enter the amount in taka, for example 500 or 500.50."), field)
-    if match.group(2) is not None and len(match.group(2)) > 2:
-        raise HandoverError(_l("An amount has at most two decimals (poisha)."), field)
-    return _amount(int(Decimal(raw) * 100), field)
+    """Taka as typed to integer poisha (app.services.money); empty is refused, 0 is typed."""
+    try:
+        return taka_to_poisha(text, required=True, maximum=MAX_AMOUNT_POISHA)
+    except InvalidAmount as exc:
+        raise HandoverError(exc.message, field) from exc
 
 
 def taka_text(poisha):
     """Integer poisha as the plain taka text a form field is prefilled with ("500.00")."""
-    taka, rest = divmod(int(poisha), 100)
-    return f"{taka}.{rest:02d}"
+    return taka_plain(poisha)
 
 
 def _amount(value, field):

@@ -28,7 +28,6 @@ from app.services import settings
 from app.services import uploads
 from app.services.access import can
 from app.services.access import may_act_on_branch
-from app.services.maintenance import discard_upload
 from app.services.maintenance import local_midnight_utc
 from app.services.maintenance import local_today
 
@@ -198,7 +197,7 @@ def record_item(locker_id, description, *, by_user_id, cleaned_out_on=None, stor
         db.session.commit()
     except Exception:
         db.session.rollback()
-        discard_upload(stored)
+        uploads.discard(stored)
         raise
     return item
 
@@ -221,7 +220,7 @@ def update_item(item_id, *, by_user_id, description, storage_place=None, client_
         db.session.commit()
     except Exception:
         db.session.rollback()
-        discard_upload(stored)
+        uploads.discard(stored)
         raise
     return item
 

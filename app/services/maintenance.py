@@ -9,7 +9,6 @@ The ticket's own state machine is TRANSITIONS; the locker's status is changed
 only through app.services.lockers.change_status, in the same transaction.
 """
 
-import re
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import UTC
@@ -17,7 +16,6 @@ from datetime import date
 from datetime import datetime
 from datetime import time
 from datetime import timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 from zoneinfo import ZoneInfoNotFoundError
 
@@ -35,6 +33,7 @@ from app.models import TicketStatus
 from app.models import User
 from app.models import utcnow
 from app.services import lockers as locker_service
+from app.services import money
 from app.services import uploads
 from app.services.access import may_act_on_branch
 
@@ -53,8 +52,6 @@ MAX_COST_POISHA = 9_999_999_999
 TOP_LOCKERS = 20
 UPLOAD_FOLDER = "maintenance"
 
-_BENGALI_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
-_TAKA = re.compile(r"^(\d+)(?:\.(\d+))?$")
 
 
 class MaintenanceError(ValueError):
@@ -132,26 +129,11 @@ def local_midnight_utc(day, timezone_name):
 
 
 def parse_taka(text, field="cost"):
-    """Taka as typed by staff ("1,250.50", "৳ ১২৫০") to integer poisha, exactly.
-
-    Empty means 0. Negative amounts, more than two decimals and anything that
-    is not a plain number (no "1e3", "NaN") are refused.
-    """
-    raw = str(text if text is not None else "").strip().translate(_BENGALI_DIGITS)
-    raw = raw.replace("৳", "").replace(",", "").replace(" ", "")
-    if not raw:
-        return 0
-    if raw.startswith("-"):
-        raise MaintenanceError(_l("The cost cannot be negative."), field)
-    match = _TAKA.match(raw)
-    if match is None:
-        raise MaintenanceError(_l("Enter the cost in taka, for example 1250 or 1250.50."), field)
-    if match.group(2) is not None and len(match.group(2)) > 2:
-        raise MaintenanceError(_l("A cost has at most two decimals (poisha)."), field)
-    poisha = int(Decimal(raw) * 100)
-    if poisha > MAX_COST_POISHA:
-        raise MaintenanceError(_l("This cost is too large; check the amount."), field)
-    return poisha
+    """Taka as typed by staff to integer poisha (app.services.money); empty means 0."""
+    try:
+        return money.parse_taka(text, maximum=MAX_COST_POISHA)
+    except money.InvalidAmount as exc:
+        raise MaintenanceError(exc.message, field) from exc
 
 
 # --- loading with the branch check ---------------------------------------------------
@@ -265,16 +247,6 @@ def _store_photo(photo):
         raise MaintenanceError(exc.message, "photo_path") from exc
 
 
-def discard_upload(relative):
-    """Delete a file (and its thumbnail) stored by a change that was then rolled back."""
-    if not relative:
-        return
-    path = uploads.resolve(relative)
-    if path is not None:
-        uploads.thumbnail_of(path).unlink(missing_ok=True)
-        path.unlink(missing_ok=True)
-
-
 def _move(ticket, to_status):
     """The one place a ticket's status changes."""
     if to_status not in TRANSITIONS[ticket.status]:
@@ -330,7 +302,7 @@ def open_ticket(locker_id, description, *, priority, by_user_id, assignee_id=Non
         db.session.commit()
     except Exception:
         db.session.rollback()
-        discard_upload(stored)
+        uploads.discard(stored)
         raise
     return opened
 
@@ -352,7 +324,7 @@ def update_ticket(ticket_id, *, by_user_id, description, priority, assignee_id=N
         db.session.commit()
     except Exception:
         db.session.rollback()
-        discard_upload(stored)
+        uploads.discard(stored)
         raise
     return ticket
 

@@ -196,8 +196,12 @@ def reserve(locker_id, client_id, *, by_user_id, hours=None, override_reason=Non
 
 
 def assign(locker_id, client_id, term, *, by_user_id, days=None, override_reason=None,
-           price_poisha=None, reason=None):
-    """Give a locker to a client for a term (SPEC R2); a reservation of theirs becomes it."""
+           price_poisha=None, reason=None, then=None):
+    """Give a locker to a client for a term (SPEC R2); a reservation of theirs becomes it.
+
+    `then(rental)` runs inside the same transaction (the invoice is issued there),
+    so a refusal from it leaves nothing assigned.
+    """
     with _desk_action():
         client = db.session.get(Client, client_id)
         _check_client(client)
@@ -220,11 +224,17 @@ def assign(locker_id, client_id, term, *, by_user_id, days=None, override_reason
         rental.reserved_until = None
         db.session.add(rental)
         _record(rental, RentalStatus.ACTIVE, by_user_id, note or reason)
+        if then is not None:
+            db.session.flush()
+            then(rental)
     return rental
 
 
-def renew(rental_id, *, by_user_id, reason=None):
-    """One more term, same length, starting when the current one ends (SPEC R3)."""
+def renew(rental_id, *, by_user_id, reason=None, price_poisha=None, then=None):
+    """One more term, same length, starting when the current one ends (SPEC R3).
+
+    `then(renewal)` runs inside the same transaction, like assign's.
+    """
     with _desk_action():
         current = db.session.get(Rental, rental_id, with_for_update=True, populate_existing=True)
         if current is None or current.status not in (RentalStatus.ACTIVE, RentalStatus.EXPIRED):
@@ -242,10 +252,14 @@ def renew(rental_id, *, by_user_id, reason=None):
         renewal = Rental(branch_id=current.branch_id, locker=locker, client=current.client,
                          term=current.term, days=current.days, starts_at=starts,
                          ends_at=starts + timedelta(days=current.days), status=None,
-                         price_poisha=price_for(locker, current.term, current.days),
+                         price_poisha=price_for(locker, current.term, current.days)
+                         if price_poisha is None else price_poisha,
                          renewed_from=current, created_by_id=by_user_id)
         db.session.add(renewal)
         _record(renewal, RentalStatus.ACTIVE, by_user_id, reason or "renewal")
+        if then is not None:
+            db.session.flush()
+            then(renewal)
     return renewal
 
 

@@ -58,6 +58,13 @@ SETTINGS = {
     "vat_rate_percent": SettingSpec(_l("VAT rate (%)"), int, 15, 0),
     "reservation_hold_hours": SettingSpec(_l("Reservation hold (hours)"), int, 24, 1),
     "expiring_soon_days": SettingSpec(_l("Expiring soon (days)"), int, 3, 0),
+    "invoice_prefix": SettingSpec(_l("Invoice number prefix"), str, "INV"),
+    "invoice_format": SettingSpec(_l("Invoice number format"), str, "{prefix}-{YYYY}-{seq:06}"),
+    "invoice_start": SettingSpec(_l("First invoice number"), int, 1, 1),
+    "receipt_bengali_digits": SettingSpec(_l("Bengali digits on invoices and receipts (1 = yes)"),
+                                          int, 0, 0),
+    "instalments_from_days": SettingSpec(_l("Terms of this many days or more may be paid in "
+                                            "instalments"), int, 90, 1),
     "waitlist_offer_hours": SettingSpec(_l("Waitlist offer held for (hours)"), int, 24, 1),
     "lost_item_holding_days": SettingSpec(_l("Lost & found holding period (days)"), int, 30, 1),
     "rental_prices_taka": SettingSpec(_l("Rental prices (taka per category and term)"), dict,

@@ -127,6 +127,16 @@ def store_document(file, folder):
         raise UploadRejected(_l("Upload a photo (JPEG, PNG or WebP) or a PDF.")) from exc
 
 
+def discard(relative):
+    """Delete a stored file and its thumbnail (a change that stored it was rolled back)."""
+    if not relative:
+        return
+    path = resolve(relative)
+    if path is not None:
+        thumbnail_of(path).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+
+
 def thumbnail_of(path):
     """The thumbnail file next to an image file."""
     path = Path(path)

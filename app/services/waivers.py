@@ -12,25 +12,24 @@ same glyphs whatever fonts it has installed.
 
 import base64
 from datetime import UTC
-from pathlib import Path
 
 from babel.dates import format_datetime
 from babel.dates import get_timezone
 from flask import render_template
-from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
 from app.models import TermsSignature
 from app.services import settings
 from app.services import uploads
+from app.services.pdf import FONT_FAMILY
+from app.services.pdf import LANGUAGES
+from app.services.pdf import LATIN_FAMILY
+from app.services.pdf import STATIC_DIR  # noqa: F401  (tests reach the fonts through it)
+from app.services.pdf import bilingual
+from app.services.pdf import render_html
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-# Our own names for the bundled fonts, so no installed font can stand in for them.
-FONT_FAMILY = "Locker Desk Bengali"
-LATIN_FAMILY = "Locker Desk Latin"
 DEFAULT_TIMEZONE = "Asia/Dhaka"
-LANGUAGES = ("bn", "en")
 
 HEADINGS = {
     "title": _l("Terms & conditions and liability waiver"),
@@ -49,15 +48,6 @@ HEADINGS = {
 
 class WaiverError(LookupError):
     """There is no such signature."""
-
-
-def bilingual(message):
-    """(Bengali, English) of a message; just (English,) while it has no Bengali translation."""
-    texts = []
-    for locale in LANGUAGES:
-        with force_locale(locale):
-            texts.append(str(message))
-    return tuple(texts) if texts[0] != texts[1] else (texts[1],)
 
 
 def signed_time(signature):
@@ -100,13 +90,6 @@ def waiver_html(signature_id):
         font_family=FONT_FAMILY,
         latin_family=LATIN_FAMILY,
     )
-
-
-def render_html(html):
-    """Lay out `html` with the bundled fonts reachable (a weasyprint Document)."""
-    from weasyprint import HTML
-
-    return HTML(string=html, base_url=f"{STATIC_DIR}/").render()
 
 
 def waiver_document(signature_id):

@@ -1,0 +1,312 @@
+"""Invoices, taking payments, refunds, cancellations and the desk shift (SPEC P2, P3, P6).
+
+The rules and their transactions live in app.services.billing; these screens
+collect input, check permissions and show the service's refusals.
+"""
+
+from flask import abort
+from flask import flash
+from flask import redirect
+from flask import request
+from flask_admin import expose
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from wtforms import IntegerField
+from wtforms import SelectField
+from wtforms import StringField
+from wtforms.validators import Length
+from wtforms.validators import NumberRange
+from wtforms.validators import Optional
+
+from admin_views.base import DeskForm
+from admin_views.base import EnumSelectField
+from admin_views.base import SecuredModelView
+from admin_views.base import SecuredView
+from admin_views.base import user_branch_id
+from admin_views.labels import COLUMN_LABELS
+from admin_views.maintenance import show_refusal
+from admin_views.menu import MONEY
+from app.extensions import db
+from app.i18n import money
+from app.i18n import taka_plain
+from app.models import Branch
+from app.models import Invoice
+from app.models import Payment
+from app.models import PaymentMethod
+from app.services import billing
+from app.services.access import CREATE
+from app.services.access import EDIT
+from app.services.access import can
+from app.services.money import InvalidAmount
+from app.services.money import parse_taka
+
+
+def _state_column(view, context, model, name):
+    return billing.invoice_state(model).label
+
+
+def _money_column(view, context, model, name):
+    return money(getattr(model, name))
+
+
+class InvoiceView(SecuredModelView):
+    """Invoices, read-only: they are issued by the rental flow and paid on the payment page."""
+
+    permission_module = "payments"
+    allow_create = allow_edit = allow_delete = False
+    details_template = "admin/billing/invoice_details.html"
+    column_list = ["number", "client", "issued_at", "due_on", "total_poisha", "state"]
+    column_details_list = ["number", "client", "branch", "rental", "issued_at", "due_on",
+                           "subtotal_poisha", "discount_poisha", "vat_poisha", "total_poisha",
+                           "state", "cancelled_at", "cancel_reason", "issued_by"]
+    column_searchable_list = ["number", "client.phone"]
+    column_default_sort = ("issued_at", True)
+    column_sortable_list = ["number", "issued_at", "due_on", "total_poisha"]
+    column_labels = {**COLUMN_LABELS, "number": _l("Number"), "client": _l("Client"),
+                     "issued_at": _l("Issued"), "due_on": _l("Due"), "total_poisha": _l("Total"),
+                     "subtotal_poisha": _l("Subtotal"), "discount_poisha": _l("Discount"),
+                     "vat_poisha": _l("VAT"), "state": _l("State"),
+                     "cancelled_at": _l("Cancelled at"), "cancel_reason": _l("Reason"),
+                     "issued_by": _l("Issued by")}
+    # The state is derived (billing.invoice_state), so it is shown, not filtered in SQL.
+    column_formatters = {"state": _state_column, "total_poisha": _money_column,
+                         "subtotal_poisha": _money_column, "discount_poisha": _money_column,
+                         "vat_poisha": _money_column}
+    column_formatters_export = {"state": _state_column,
+                                "total_poisha": lambda v, c, m, n: taka_plain(m.total_poisha)}
+
+    @expose("/details/")
+    def details_view(self):
+        invoice = self.get_one(request.args.get("id", ""))
+        if invoice is not None:
+            self._template_args.update(_invoice_facts(invoice))
+        return super().details_view()
+
+
+def _invoice_facts(invoice):
+    received = billing.totals(invoice)
+    payments = list(db.session.execute(db.select(Payment).where(Payment.invoice_id == invoice.id)
+                                       .order_by(Payment.paid_at, Payment.id)).scalars())
+    return {"invoice": invoice, "state": billing.invoice_state(invoice), "received": received,
+            "payments": [(p, billing.refundable(p)) for p in payments],
+            "may_pay": can(current_user, "payments", CREATE),
+            "may_edit": can(current_user, "payments", EDIT)}
+
+
+class PayForm(DeskForm):
+    """The invoice, the amount in taka and how it was paid."""
+
+    invoice = StringField(_l("Invoice number"), validators=[Length(max=40)])
+    amount = StringField(_l("Amount (৳)"))
+    method = EnumSelectField(_l("Method"), enum_class=PaymentMethod, default=PaymentMethod.CASH)
+    reference = StringField(_l("Reference"), validators=[Optional(), Length(max=64)])
+
+
+class RefundForm(DeskForm):
+    """How much goes back, and why."""
+
+    amount = StringField(_l("Refund (৳)"))
+    reason = StringField(_l("Reason"), validators=[Length(max=255)])
+
+
+class CancelForm(DeskForm):
+    """Why the invoice is cancelled."""
+
+    reason = StringField(_l("Reason"), validators=[Length(max=255)])
+
+
+class OpenShiftForm(DeskForm):
+    """The branch whose desk the shift runs."""
+
+    branch = SelectField(_l("Branch"), coerce=int)
+
+
+class CloseShiftForm(DeskForm):
+    """What the desk counted at the end of the shift."""
+
+    cash = StringField(_l("Cash counted (৳)"))
+    keys = IntegerField(_l("Keys counted in the office"), validators=[NumberRange(min=0)])
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=255)])
+
+
+def _amount(form, field_name):
+    """The typed taka as poisha, or None with the error on the field."""
+    field = getattr(form, field_name)
+    try:
+        return parse_taka(field.data, required=True)
+    except InvalidAmount as exc:
+        field.errors = [*field.errors, str(exc.message)]
+        return None
+
+
+def _visible(record):
+    """404 unless the record exists and is in the user's branch."""
+    branch_id = user_branch_id()
+    if record is None or (branch_id is not None and record.branch_id != branch_id):
+        abort(404)
+    return record
+
+
+def _find_invoice(number):
+    stmt = db.select(Invoice).where(db.func.upper(Invoice.number) == (number or "").strip().upper())
+    return db.session.execute(stmt).scalar_one_or_none()
+
+
+class PaymentDeskView(SecuredView):
+    """Take a payment against an invoice; refund a payment or cancel an invoice (payments-edit)."""
+
+    permission_module = "payments"
+    permission_action = CREATE
+
+    def _require_edit(self):
+        if not can(current_user, "payments", EDIT):
+            abort(403)
+
+    @expose("/", methods=("GET", "POST"))
+    def index(self):
+        """The payment form, with the chosen invoice's running balance."""
+        form = PayForm()
+        invoice = None
+        invoice_id = request.args.get("invoice_id", type=int)
+        if invoice_id is not None and not form.is_submitted():
+            invoice = _visible(db.session.get(Invoice, invoice_id))
+            form.invoice.data = invoice.number
+        elif form.invoice.data:
+            invoice = _find_invoice(form.invoice.data)
+            branch_id = user_branch_id()
+            if invoice is not None and branch_id is not None and invoice.branch_id != branch_id:
+                invoice = None
+        if form.validate_on_submit():
+            amount = _amount(form, "amount")
+            if invoice is None:
+                form.invoice.errors = [*form.invoice.errors, _("No invoice has this number.")]
+            elif amount is not None:
+                try:
+                    payment = billing.record_payment(invoice.id, amount, form.method.data,
+                                                     by_user_id=current_user.id,
+                                                     reference=form.reference.data)
+                except billing.BillingError as exc:
+                    show_refusal(form, exc)
+                else:
+                    flash(_("Payment of %(amount)s taken on %(number)s; balance %(balance)s.",
+                            amount=money(payment.amount_poisha), number=invoice.number,
+                            balance=money(billing.balance(invoice))), "success")
+                    return redirect(self.get_url(".index", invoice_id=invoice.id))
+        facts = _invoice_facts(invoice) if invoice is not None else {}
+        return self.render("admin/billing/pay.html", form=form, **facts)
+
+    @expose("/refund/<int:payment_id>/", methods=("GET", "POST"))
+    def refund(self, payment_id):
+        """Refund (part of) a payment, with a reason."""
+        self._require_edit()
+        payment = _visible(db.session.get(Payment, payment_id))
+        form = RefundForm()
+        if form.validate_on_submit():
+            amount = _amount(form, "amount")
+            if amount is not None:
+                try:
+                    billing.refund_payment(payment.id, amount, form.reason.data,
+                                           by_user_id=current_user.id)
+                except billing.BillingError as exc:
+                    show_refusal(form, exc)
+                else:
+                    flash(_("Refunded %(amount)s.", amount=money(amount)), "success")
+                    return redirect(self._back(payment.invoice_id))
+        return self.render("admin/billing/refund.html", form=form, payment=payment,
+                           refundable=billing.refundable(payment))
+
+    @expose("/cancel/<int:invoice_id>/", methods=("GET", "POST"))
+    def cancel(self, invoice_id):
+        """Cancel an invoice that has no net payment, with a reason."""
+        self._require_edit()
+        invoice = _visible(db.session.get(Invoice, invoice_id))
+        form = CancelForm()
+        if form.validate_on_submit():
+            try:
+                billing.cancel_invoice(invoice.id, form.reason.data, by_user_id=current_user.id)
+            except billing.BillingError as exc:
+                show_refusal(form, exc)
+            else:
+                flash(_("Invoice %(number)s is cancelled.", number=invoice.number), "success")
+                return redirect(self._back(invoice.id))
+        return self.render("admin/billing/cancel.html", form=form, invoice=invoice)
+
+    def _back(self, invoice_id):
+        return self.get_url(".index", invoice_id=invoice_id) if invoice_id else self.get_url(".index")
+
+
+class ShiftView(SecuredView):
+    """Open my shift; close it by counting cash and keys (end-of-shift reconciliation)."""
+
+    permission_module = "payments"
+    permission_action = CREATE
+
+    def _branches(self):
+        stmt = db.select(Branch).order_by(Branch.name, Branch.id)
+        branch_id = user_branch_id()
+        if branch_id is not None:
+            stmt = stmt.where(Branch.id == branch_id)
+        return list(db.session.execute(stmt).scalars())
+
+    def _page(self, open_form=None, close_form=None):
+        shift = billing.open_shift_of(current_user.id)
+        open_form = open_form or OpenShiftForm(formdata=None)
+        open_form.branch.choices = [(b.id, b.name) for b in self._branches()]
+        expected = billing.shift_expectations(shift.id) if shift is not None else None
+        return self.render("admin/billing/shift.html", shift=shift, expected=expected,
+                           open_form=open_form,
+                           method_labels={m.name: m.label for m in PaymentMethod},
+                           close_form=close_form or CloseShiftForm(formdata=None))
+
+    @expose("/")
+    def index(self):
+        """My open shift with what the app expects, or the form to open one."""
+        return self._page()
+
+    @expose("/open/", methods=("POST",))
+    def open_view(self):
+        """Open a shift at a branch the user may work in."""
+        form = OpenShiftForm()
+        form.branch.choices = [(b.id, b.name) for b in self._branches()]
+        if form.validate_on_submit():
+            try:
+                billing.open_shift(form.branch.data, by_user_id=current_user.id)
+            except billing.BillingError as exc:
+                show_refusal(form, exc)
+            else:
+                flash(_("Your shift is open."), "success")
+                return redirect(self.get_url(".index"))
+        return self._page(open_form=form)
+
+    @expose("/close/", methods=("POST",))
+    def close_view(self):
+        """Close my shift with the counted cash and keys."""
+        shift = billing.open_shift_of(current_user.id)
+        if shift is None:
+            flash(_("You have no open shift."), "error")
+            return redirect(self.get_url(".index"))
+        form = CloseShiftForm()
+        if form.validate_on_submit():
+            cash = _amount(form, "cash")
+            if cash is not None:
+                try:
+                    closed = billing.close_shift(shift.id, cash, form.keys.data,
+                                                 by_user_id=current_user.id, note=form.note.data)
+                except billing.BillingError as exc:
+                    show_refusal(form, exc)
+                else:
+                    flash(_("Shift closed. Cash difference: %(cash)s; keys difference: %(keys)d.",
+                            cash=money(closed.counted_cash_poisha - closed.expected_cash_poisha),
+                            keys=closed.counted_keys - closed.expected_keys), "success")
+                    return redirect(self.get_url(".index"))
+        return self._page(close_form=form)
+
+
+def register(admin):
+    """Add the invoice list, the payment desk and the shift page to the admin."""
+    admin.add_view(InvoiceView(Invoice, db, name=_l("Invoices"), category=MONEY,
+                               endpoint="invoices"))
+    admin.add_view(PaymentDeskView(name=_l("Take payment"), category=MONEY,
+                                   endpoint="take_payment"))
+    admin.add_view(ShiftView(name=_l("Shift"), category=MONEY, endpoint="shift"))

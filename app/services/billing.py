@@ -1,0 +1,543 @@
+"""Invoices, payments against them, refunds, cancellations and desk shifts (SPEC P2, P3, P6).
+
+An invoice's state is never stored: invoice_state() derives it from the
+invoice, its payments and their refunds, so every screen, export and PDF
+agrees. Invoice numbers come from a counter row per series, locked while the
+number is taken and incremented in the same transaction as the invoice, so a
+rollback gives the number back (no gap) and two desks never share one.
+"""
+
+import calendar
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import OperationalError
+
+from app.extensions import db
+from app.i18n import money
+from app.models import ActivityAction
+from app.models import Instalment
+from app.models import Invoice
+from app.models import InvoiceCounter
+from app.models import InvoiceLine
+from app.models import Key
+from app.models import KeyState
+from app.models import Locker
+from app.models import Payment
+from app.models import PaymentMethod
+from app.models import PaymentStatus
+from app.models import Refund
+from app.models import Rental
+from app.models import Shift
+from app.models import utcnow
+from app.models.base import LabelledEnum
+from app.services import audit
+from app.services import pricing
+from app.services import settings
+from app.services.maintenance import local_today
+
+MAX_INSTALMENTS = 24
+# Payments whose money came in (a refunded payment was still received first).
+RECEIVED = (PaymentStatus.PAID, PaymentStatus.REFUNDED)
+
+
+class BillingError(ValueError):
+    """The rules refuse this; `message` is shown to staff and nothing was saved."""
+
+    def __init__(self, message, field=None):
+        super().__init__(str(message))
+        self.message = message
+        self.field = field
+
+
+class InvoiceState(LabelledEnum):
+    """What an invoice looks like to the desk (SPEC P2), derived by invoice_state()."""
+
+    PAID = "paid"
+    DUE = "due"
+    PARTIAL = "partial"
+    OVERDUE = "overdue"
+    REFUNDED = "refunded"
+    CANCELLED = "cancelled"
+    PENDING = "pending"
+
+    @classmethod
+    def _labels(cls):
+        return {
+            cls.PAID: _l("Paid"),
+            cls.DUE: _l("Due"),
+            cls.PARTIAL: _l("Partial"),
+            cls.OVERDUE: _l("Overdue"),
+            cls.REFUNDED: _l("Refunded"),
+            cls.CANCELLED: _l("Cancelled"),
+            cls.PENDING: _l("Pending"),
+        }
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Money received on an invoice, in poisha."""
+
+    paid: int
+    refunded: int
+    total: int
+
+    @property
+    def net_paid(self):
+        return self.paid - self.refunded
+
+    @property
+    def balance(self):
+        """The running balance: total − paid + refunded."""
+        return self.total - self.paid + self.refunded
+
+
+def _commit():
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def _take_write_lock():
+    """On SQLite, take the database's write lock before reading anything.
+
+    SQLite has no row locks and ignores FOR UPDATE. A transaction that reads
+    first and writes later fails at once (no busy wait) when another desk wrote
+    in between, so the counter would refuse busy desks instead of queueing them.
+    A first statement that writes (here: one that changes no row) makes a second
+    desk wait for the first one's commit instead. Servers lock the counter row.
+    """
+    if db.session.get_bind().dialect.name != "sqlite":
+        return
+    session = db.session()
+    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        session.commit()  # only reads so far: start afresh rather than from an old snapshot
+    session.execute(sa.update(InvoiceCounter).where(sa.false())
+                    .values(next_number=InvoiceCounter.next_number))
+
+
+# --- numbering -----------------------------------------------------------------------
+
+class _NoSequence:
+    """Formats as nothing, whatever the format spec: the series key of a format."""
+
+    def __format__(self, spec):
+        return ""
+
+
+def _format_number(fmt, prefix, day, seq):
+    try:
+        return fmt.format(prefix=prefix, YYYY=f"{day.year:04d}", YY=f"{day.year % 100:02d}",
+                          MM=f"{day.month:02d}", seq=seq)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise BillingError(_l("The invoice number format in the settings is not valid: "
+                              "%(format)s", format=fmt)) from exc
+
+
+def series_for(day):
+    """The series an invoice issued on `day` belongs to: the number without its sequence."""
+    fmt = settings.get("invoice_format")
+    if "{seq" not in fmt:
+        raise BillingError(_l("The invoice number format in the settings is not valid: "
+                              "%(format)s", format=fmt))
+    key = _format_number(fmt, settings.get("invoice_prefix"), day, _NoSequence())
+    return key.rstrip("-/_ .") or key
+
+
+def _create_counter_apart(series):
+    """Create the counter row of a new series in its own short, committed transaction.
+
+    On PostgreSQL and MariaDB many desks may start a series at once; InnoDB can
+    settle such duplicate inserts with a deadlock that rolls back a whole
+    transaction, so the row is made apart from the desk's work, and retried.
+    """
+    row = {"series": series, "next_number": settings.get("invoice_start")}
+    for _attempt in range(10):
+        with db.engine.connect() as conn:
+            try:
+                conn.execute(InvoiceCounter.__table__.insert(), row)
+                conn.commit()
+                return
+            except IntegrityError:
+                conn.rollback()
+                return  # another desk created it
+            except OperationalError:
+                conn.rollback()  # a deadlock between creators: try again
+    raise RuntimeError(f"could not create invoice counter {series}")
+
+
+def _counter_locked(series):
+    """The counter row of `series`, locked for the rest of the transaction (created if new)."""
+    stmt = (db.select(InvoiceCounter).where(InvoiceCounter.series == series)
+            .with_for_update().execution_options(populate_existing=True))
+    if db.session.get_bind().dialect.name == "sqlite":
+        # One writer at a time on SQLite, and this session may already hold the
+        # write lock, so a new series' row is added right here.
+        counter = db.session.execute(stmt).scalar_one_or_none()
+        if counter is None:
+            counter = InvoiceCounter(series=series, next_number=settings.get("invoice_start"))
+            db.session.add(counter)
+            db.session.flush()
+        return counter
+    # A plain read first: on MariaDB a locking read of a missing row takes a gap
+    # lock that would block the row's creation in its own transaction.
+    exists = db.session.execute(
+        db.select(InvoiceCounter.series).where(InvoiceCounter.series == series)).first()
+    if exists is None:
+        _create_counter_apart(series)
+    return db.session.execute(stmt).scalar_one()
+
+
+def next_invoice_number(day):
+    """Take the next number of `day`'s series; part of the caller's transaction."""
+    counter = _counter_locked(series_for(day))
+    number = _format_number(settings.get("invoice_format"), settings.get("invoice_prefix"), day,
+                            counter.next_number)
+    counter.next_number += 1
+    return number
+
+
+# --- invoices --------------------------------------------------------------------------
+
+def _add_months(day, months):
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def split_instalments(total_poisha, count, first_due_on):
+    """[(due_on, poisha)] monthly from `first_due_on`; the last takes the remainder."""
+    share = total_poisha // count
+    amounts = [share] * (count - 1) + [total_poisha - share * (count - 1)]
+    return [(_add_months(first_due_on, n), amount) for n, amount in enumerate(amounts)]
+
+
+def add_invoice(rental, quote, *, by_user_id, due_on=None, instalments=None):
+    """Add the invoice of `rental` to the caller's transaction (which commits it).
+
+    The number is taken from the locked counter row; a coupon in the quote is
+    redeemed on the new invoice, and a refused coupon raises BillingError so the
+    caller rolls the whole thing back.
+    """
+    timezone = rental.branch.timezone
+    today = local_today(timezone)
+    due_on = due_on or today
+    count = int(instalments or 0)
+    if count > 1:
+        if rental.days < settings.get("instalments_from_days"):
+            raise BillingError(_l("Only terms of %(days)d days or more can be paid in "
+                                  "instalments.", days=settings.get("instalments_from_days")),
+                               field="instalments")
+        if count > MAX_INSTALMENTS:
+            raise BillingError(_l("At most %(count)d instalments.", count=MAX_INSTALMENTS),
+                               field="instalments")
+    invoice = Invoice(
+        number=next_invoice_number(today), branch_id=rental.branch_id,
+        client_id=rental.client_id, rental_id=rental.id, coupon_id=quote.coupon_id,
+        due_on=due_on, subtotal_poisha=int(quote.subtotal_poisha),
+        discount_poisha=int(quote.discount_poisha), vat_poisha=int(quote.vat_poisha),
+        total_poisha=int(quote.total_poisha), issued_by_id=by_user_id)
+    invoice.lines = [InvoiceLine(position=n, kind=line.kind, description=str(line.description),
+                                 amount_poisha=int(line.amount_poisha))
+                     for n, line in enumerate(quote.lines, start=1)]
+    if count > 1:
+        invoice.instalments = [Instalment(due_on=day, amount_poisha=amount) for day, amount
+                               in split_instalments(invoice.total_poisha, count, due_on)]
+    db.session.add(invoice)
+    if quote.coupon_id:
+        db.session.flush()
+        try:
+            pricing.redeem_coupon(quote.coupon_id, rental.client_id, invoice.id)
+        except pricing.PricingError as exc:
+            raise BillingError(exc.message, field="coupon_code") from exc
+    return invoice
+
+
+def issue_invoice(rental_id, quote, *, by_user_id, due_on=None, instalments=None):
+    """Issue the invoice of a rental from a priced quote, with its number; commits.
+
+    Lines are stored in the quote's order. With `instalments` (a count of 2 or
+    more) for a term of at least settings "instalments_from_days" days, the
+    total is split into monthly instalments summing exactly to it.
+    """
+    _take_write_lock()
+    try:
+        rental = db.session.get(Rental, rental_id)
+        if rental is None:
+            raise BillingError(_l("That rental does not exist."))
+        invoice = add_invoice(rental, quote, by_user_id=by_user_id, due_on=due_on,
+                              instalments=instalments)
+    except Exception:
+        db.session.rollback()
+        raise
+    _commit()
+    return invoice
+
+
+def totals(invoice):
+    """What was received and refunded on `invoice`, in poisha."""
+    paid = db.session.execute(db.select(db.func.coalesce(db.func.sum(Payment.amount_poisha), 0))
+                              .where(Payment.invoice_id == invoice.id,
+                                     Payment.status.in_(RECEIVED))).scalar_one()
+    refunded = db.session.execute(
+        db.select(db.func.coalesce(db.func.sum(Refund.amount_poisha), 0)).join(Payment)
+        .where(Payment.invoice_id == invoice.id)).scalar_one()
+    return Totals(paid=int(paid), refunded=int(refunded), total=int(invoice.total_poisha))
+
+
+def balance(invoice):
+    """The running balance still owed: total − paid + refunded."""
+    return totals(invoice).balance
+
+
+def _has_pending(invoice):
+    return db.session.execute(db.select(Payment.id).where(
+        Payment.invoice_id == invoice.id, Payment.status == PaymentStatus.PENDING).limit(1)
+    ).first() is not None
+
+
+def _past_due(invoice, net_paid, today):
+    if invoice.instalments:
+        covered = 0
+        for instalment in invoice.instalments:
+            covered += instalment.amount_poisha
+            if covered > net_paid and instalment.due_on < today:
+                return True
+        return False
+    return invoice.due_on < today
+
+
+def invoice_state(invoice, today=None):
+    """The invoice's state (SPEC P2): the one place it is derived."""
+    if invoice.cancelled_at is not None:
+        return InvoiceState.CANCELLED
+    received = totals(invoice)
+    net = received.net_paid
+    if received.paid > 0 and received.refunded > 0 and net <= 0:
+        return InvoiceState.REFUNDED
+    if net >= received.total:
+        return InvoiceState.PAID
+    if net <= 0 and _has_pending(invoice):
+        return InvoiceState.PENDING
+    today = today or local_today(invoice.branch.timezone)
+    if _past_due(invoice, net, today):
+        return InvoiceState.OVERDUE
+    if net > 0:
+        return InvoiceState.PARTIAL
+    return InvoiceState.DUE
+
+
+# --- payments, refunds, cancellations --------------------------------------------------
+
+def open_shift_of(user_id):
+    """The user's open shift, or None."""
+    if user_id is None:
+        return None
+    return db.session.execute(db.select(Shift).where(Shift.staff_id == user_id,
+                                                     Shift.closed_at.is_(None))
+                              .order_by(Shift.id.desc())).scalars().first()
+
+
+def _invoice_locked(invoice_id):
+    invoice = db.session.get(Invoice, invoice_id, with_for_update=True, populate_existing=True)
+    if invoice is None:
+        raise BillingError(_l("That invoice does not exist."))
+    return invoice
+
+
+def record_payment(invoice_id, amount_poisha, method, *, by_user_id, reference=None):
+    """Take a payment against an invoice (at most its balance); commits and returns it.
+
+    The invoice row is locked first, so two desks taking the last taka at once
+    are applied one after the other and the second is refused.
+    """
+    _take_write_lock()
+    try:
+        if isinstance(amount_poisha, bool) or not isinstance(amount_poisha, int):
+            raise TypeError("amount_poisha must be an int")
+        invoice = _invoice_locked(invoice_id)
+        if invoice.cancelled_at is not None:
+            raise BillingError(_l("Invoice %(number)s is cancelled; it cannot be paid.",
+                                  number=invoice.number))
+        if amount_poisha <= 0:
+            raise BillingError(_l("Enter an amount of more than 0."), field="amount")
+        owed = balance(invoice)
+        if amount_poisha > owed:
+            raise BillingError(_l("That is more than the balance of %(balance)s. Nothing was "
+                                  "saved.", balance=money(owed)), field="amount")
+        if not isinstance(method, PaymentMethod):
+            method = PaymentMethod[method]
+        shift = open_shift_of(by_user_id)
+        payment = Payment(
+            branch_id=invoice.branch_id, client_id=invoice.client_id, rental_id=invoice.rental_id,
+            invoice_id=invoice.id, shift_id=shift.id if shift is not None else None,
+            amount_poisha=amount_poisha, method=method, status=PaymentStatus.PAID,
+            reference=(reference or "").strip()[:64] or None, received_by_id=by_user_id)
+        db.session.add(payment)
+    except Exception:
+        db.session.rollback()
+        raise
+    _commit()
+    return payment
+
+
+def _reason(reason):
+    text = (reason or "").strip()
+    if not text:
+        raise BillingError(_l("Give the reason."), field="reason")
+    return text[:255]
+
+
+def refundable(payment):
+    """What may still be refunded on `payment`: its amount minus earlier refunds."""
+    refunded = db.session.execute(db.select(db.func.coalesce(db.func.sum(Refund.amount_poisha), 0))
+                                  .where(Refund.payment_id == payment.id)).scalar_one()
+    return int(payment.amount_poisha) - int(refunded)
+
+
+def refund_payment(payment_id, amount_poisha, reason, *, by_user_id):
+    """Give money back on a payment, with the reason; commits and returns the Refund.
+
+    A payment refunded in full is marked Refunded. Who may refund (payments-edit)
+    is checked by the screen.
+    """
+    _take_write_lock()
+    try:
+        if isinstance(amount_poisha, bool) or not isinstance(amount_poisha, int):
+            raise TypeError("amount_poisha must be an int")
+        payment = db.session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
+        if payment is None:
+            raise BillingError(_l("That payment does not exist."))
+        if payment.status is not PaymentStatus.PAID:
+            raise BillingError(_l("Only a paid payment can be refunded."))
+        text = _reason(reason)
+        if amount_poisha <= 0:
+            raise BillingError(_l("Enter an amount of more than 0."), field="amount")
+        left = refundable(payment)
+        if amount_poisha > left:
+            raise BillingError(_l("At most %(amount)s can still be refunded on this payment.",
+                                  amount=money(left)), field="amount")
+        refund = Refund(payment_id=payment.id, amount_poisha=amount_poisha, reason=text,
+                        refunded_by_id=by_user_id)
+        db.session.add(refund)
+        if amount_poisha == left:
+            payment.status = PaymentStatus.REFUNDED
+    except Exception:
+        db.session.rollback()
+        raise
+    _commit()
+    return refund
+
+
+def cancel_invoice(invoice_id, reason, *, by_user_id):
+    """Cancel an invoice nobody has (net) paid anything on, with the reason; commits."""
+    _take_write_lock()
+    try:
+        invoice = _invoice_locked(invoice_id)
+        if invoice.cancelled_at is not None:
+            raise BillingError(_l("Invoice %(number)s is already cancelled.", number=invoice.number))
+        text = _reason(reason)
+        if totals(invoice).net_paid > 0:
+            raise BillingError(_l("Invoice %(number)s has payments; refund them before "
+                                  "cancelling it.", number=invoice.number))
+        invoice.cancelled_at = utcnow()
+        invoice.cancel_reason = text
+    except Exception:
+        db.session.rollback()
+        raise
+    _commit()
+    return invoice
+
+
+# --- shifts -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Expectations:
+    """What the app counts for a shift: money by method (poisha) and keys in the office."""
+
+    by_method: dict
+    cash_poisha: int
+    keys_in_office: int
+
+
+def open_shift(branch_id, *, by_user_id):
+    """Open a shift for the user at a branch; refused while they have one open. Commits."""
+    if open_shift_of(by_user_id) is not None:
+        raise BillingError(_l("You already have an open shift; close it first."))
+    shift = Shift(branch_id=branch_id, staff_id=by_user_id, opened_at=utcnow())
+    db.session.add(shift)
+    _commit()
+    return shift
+
+
+def shift_expectations(shift_id, *, until=None):
+    """Money taken in the shift by method, less refunds its staff paid out, and keys in office."""
+    shift = db.session.get(Shift, shift_id)
+    if shift is None:
+        raise BillingError(_l("That shift does not exist."))
+    until = until or shift.closed_at or utcnow()
+    by_method = {method.name: 0 for method in PaymentMethod}
+    received = db.session.execute(
+        db.select(Payment.method, db.func.sum(Payment.amount_poisha))
+        .where(Payment.shift_id == shift.id, Payment.status.in_(RECEIVED))
+        .group_by(Payment.method)).all()
+    for method, amount in received:
+        by_method[method.name] += int(amount)
+    paid_out = db.session.execute(
+        db.select(Payment.method, db.func.sum(Refund.amount_poisha)).join(Payment)
+        .where(Refund.refunded_by_id == shift.staff_id, Refund.refunded_at >= shift.opened_at,
+               Refund.refunded_at <= until, Payment.branch_id == shift.branch_id)
+        .group_by(Payment.method)).all()
+    for method, amount in paid_out:
+        by_method[method.name] -= int(amount)
+    keys = db.session.execute(
+        db.select(db.func.count(Key.id)).join(Locker, Key.locker_id == Locker.id)
+        .where(Locker.branch_id == shift.branch_id, Key.state == KeyState.IN_OFFICE)).scalar_one()
+    return Expectations(by_method=by_method, cash_poisha=by_method[PaymentMethod.CASH.name],
+                        keys_in_office=int(keys))
+
+
+def close_shift(shift_id, counted_cash_poisha, counted_keys, *, by_user_id, note):
+    """Close the user's shift with the counted cash and keys; the difference is logged. Commits."""
+    _take_write_lock()
+    try:
+        if isinstance(counted_cash_poisha, bool) or not isinstance(counted_cash_poisha, int):
+            raise TypeError("counted_cash_poisha must be an int")
+        shift = db.session.get(Shift, shift_id, with_for_update=True, populate_existing=True)
+        if shift is None or shift.staff_id != by_user_id:
+            raise BillingError(_l("This is not your open shift."))
+        if shift.closed_at is not None:
+            raise BillingError(_l("This shift is already closed."))
+        if counted_cash_poisha < 0:
+            raise BillingError(_l("The amount cannot be negative."), field="cash")
+        if counted_keys is None or counted_keys < 0:
+            raise BillingError(_l("Enter the number of keys counted."), field="keys")
+        now = utcnow()
+        expected = shift_expectations(shift.id, until=now)
+        shift.closed_at = now
+        shift.expected_by_method = {k: v for k, v in expected.by_method.items() if v}
+        shift.expected_cash_poisha = expected.cash_poisha
+        shift.counted_cash_poisha = counted_cash_poisha
+        shift.expected_keys = expected.keys_in_office
+        shift.counted_keys = counted_keys
+        shift.note = (note or "").strip()[:255] or None
+        cash_difference = counted_cash_poisha - expected.cash_poisha
+        keys_difference = counted_keys - expected.keys_in_office
+        # The log keeps the English wording, like every other entry's summary.
+        audit.record(ActivityAction.UPDATE, model="Shift", object_id=shift.id,
+                     branch_id=shift.branch_id,
+                     summary=(f"Shift closed: cash difference {money(cash_difference)}, "
+                              f"keys difference {keys_difference:+d}"),
+                     changes={"cash_difference_poisha": cash_difference,
+                              "keys_difference": keys_difference})
+    except Exception:
+        db.session.rollback()
+        raise
+    _commit()
+    return shift
+
