@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi.py
 
-.PHONY: run test lint translations extract-messages system-packages browser-packages bench clean
+.PHONY: run test test-fast lint translations extract-messages system-packages browser-packages bench clean
 
 run: $(VENV)/.installed translations system-packages
 	$(BIN)/flask db upgrade
@@ -16,6 +16,11 @@ run: $(VENV)/.installed translations system-packages
 test: $(VENV)/.installed-tests translations system-packages browser-packages
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# The tier to run while working: SQLite only, no browser, no multi-process races (about a minute).
+test-fast: $(VENV)/.installed-tests translations system-packages
+	$(BIN)/ruff check .
+	TEST_DATABASES=sqlite $(BIN)/python -m pytest -m "not race and not browser and not slow"
 
 lint: $(VENV)/.installed-tests
 	$(BIN)/ruff check .

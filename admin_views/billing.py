@@ -29,7 +29,6 @@ from admin_views.maintenance import show_refusal
 from admin_views.menu import MONEY
 from app.extensions import db
 from app.i18n import money
-from app.i18n import taka_plain
 from app.models import Branch
 from app.models import Invoice
 from app.models import Payment
@@ -40,6 +39,7 @@ from app.services.access import EDIT
 from app.services.access import can
 from app.services.money import InvalidAmount
 from app.services.money import parse_taka
+from app.services.money import plain_taka
 
 
 def _state_column(view, context, model, name):
@@ -74,7 +74,7 @@ class InvoiceView(SecuredModelView):
                          "subtotal_poisha": _money_column, "discount_poisha": _money_column,
                          "vat_poisha": _money_column}
     column_formatters_export = {"state": _state_column,
-                                "total_poisha": lambda v, c, m, n: taka_plain(m.total_poisha)}
+                                "total_poisha": lambda v, c, m, n: plain_taka(m.total_poisha)}
 
     @expose("/details/")
     def details_view(self):

@@ -38,7 +38,6 @@ from admin_views.maintenance import show_refusal
 from admin_views.menu import MONEY
 from app.extensions import db
 from app.i18n import money
-from app.i18n import taka_plain
 from app.models import Client
 from app.models import DepositEntry
 from app.models import Key
@@ -50,10 +49,13 @@ from app.models import Rental
 from app.models import RentalStatus
 from app.models import Zone
 from app.services import handover
+from app.services import keys as key_registry
 from app.services import settings
 from app.services.access import EDIT
 from app.services.access import can
+from app.services.errors import Refusal
 from app.services.exports import safe_cell
+from app.services.money import plain_taka
 
 # Lockers on one label sheet at most (a zone rarely has more than a few hundred).
 MAX_LABEL_LOCKERS = 500
@@ -94,7 +96,7 @@ class LostForm(DeskForm):
 class RekeyForm(DeskForm):
     """The new key (and whether the lock itself was replaced)."""
 
-    tag = StringField(_l("New key tag"), validators=[Length(max=handover.MAX_TAG_LENGTH)])
+    tag = StringField(_l("New key tag"), validators=[Length(max=key_registry.MAX_TAG_LENGTH)])
     new_lock = BooleanField(_l("A new lock was fitted (not only re-keyed)"))
     note = StringField(_l("Note"), validators=[Optional(), Length(max=200)])
 
@@ -203,7 +205,7 @@ class KeyDeskView(SecuredView):
             if facts["key_out"] is not None:
                 lost.key.data = facts["key_out"].id
         if submitted != "rekey":
-            rekey.tag.data = handover.suggested_tag(locker)
+            rekey.tag.data = key_registry.suggested_tag(locker)
         return forms
 
     def _screen(self, locker, facts=None, forms=None):
@@ -273,7 +275,7 @@ class KeyDeskView(SecuredView):
         if form.validate_on_submit():
             try:
                 result = run(locker, form)
-            except handover.HandoverError as exc:
+            except Refusal as exc:
                 show_refusal(form, exc)
             else:
                 flash(success(result), "success")
@@ -452,7 +454,7 @@ class DepositEntryView(SecuredModelView):
                                 str(_l("Deposit held"))])
         for client, held in rows:
             data.append([safe_cell(client.full_name), safe_cell(client.phone),
-                         safe_cell(str(client.branch)), taka_plain(held)])
+                         safe_cell(str(client.branch)), plain_taka(held)])
         body = data.export(kind)
         mimetype = ("text/csv" if kind == "csv" else
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -72,6 +72,8 @@ class LostItemView(SecuredModelView):
     """Every item cleaned out of a locker."""
 
     permission_module = "lost_found"
+    # Items are claimed or disposed of, never deleted.
+    allow_delete = False
     details_template = "admin/lost_found/details.html"
     column_labels = ITEM_LABELS
     column_list = ["photo_path", "description", "locker", "branch", "client", "cleaned_out_on",

@@ -16,7 +16,6 @@ from flask_admin.model.template import EndpointLinkRowAction
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import to_user_timezone
 from flask_login import current_user
 from markupsafe import Markup
 from wtforms import BooleanField
@@ -38,15 +37,15 @@ from admin_views.labels import COLUMN_LABELS
 from admin_views.menu import LOCKERS
 from app.extensions import db
 from app.i18n import money
-from app.i18n import taka_plain
 from app.models import Client
 from app.models import Locker
 from app.models import LockerStatus
 from app.models import MaintenanceTicket
 from app.models import TicketStatus
 from app.models import User
-from app.models import utcnow
+from app.services import clock
 from app.services import maintenance
+from app.services.money import plain_taka
 
 TICKET_LABELS = {
     **COLUMN_LABELS,
@@ -113,7 +112,7 @@ def _money_column(view, context, model, name):
 
 
 def _taka_export(view, context, model, name):
-    return taka_plain(getattr(model, name))
+    return plain_taka(getattr(model, name))
 
 
 def _short_description(view, context, model, name):
@@ -136,8 +135,8 @@ def _active_staff():
 
 
 def local_today():
-    """Today in the signed-in user's timezone (their branch's)."""
-    return to_user_timezone(utcnow()).date()
+    """Today at the signed-in user's branch."""
+    return clock.branch_today(current_user.branch_id)
 
 
 class MaintenanceTicketView(SecuredModelView):
@@ -205,7 +204,7 @@ class MaintenanceTicketView(SecuredModelView):
     def on_form_prefill(self, form, id):
         if request.method == "GET":
             ticket = self.get_one(id)
-            form.cost.data = taka_plain(ticket.cost_poisha) if ticket else ""
+            form.cost.data = plain_taka(ticket.cost_poisha) if ticket else ""
 
     def _typed(self, form):
         return {
@@ -273,7 +272,7 @@ class MaintenanceTicketView(SecuredModelView):
             flash(_("Ticket #%(id)s is already resolved.", id=ticket.id), "info")
             return redirect(details_url)
         offer = maintenance.can_put_back(ticket)
-        form = ResolveForm(cost=taka_plain(ticket.cost_poisha))
+        form = ResolveForm(cost=plain_taka(ticket.cost_poisha))
         if not offer:
             del form.locker_to
         if form.validate_on_submit():

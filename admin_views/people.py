@@ -2,28 +2,33 @@
 
 from flask import flash
 from flask import has_request_context
+from flask import redirect
 from flask import url_for
+from flask_admin import expose
 from flask_admin.actions import action
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
-from markupsafe import escape
 from wtforms.validators import Optional
 
 from admin_views.base import SecuredModelView
-from admin_views.validators import BangladeshMobile
-from admin_views.validators import NotTaken
+from admin_views.base import ServiceModelView
+from admin_views.base import scope_to_branch
 from app.extensions import db
+from app.i18n import local_datetime
 from app.i18n import money
-from app.i18n import taka_plain
 from app.models import Client
-from app.models import ClientStatus
 from app.models import Rental
 from app.models import Tag
+from app.services import billing
 from app.services import client_search
+from app.services import clients
 from app.services import rentals
+from app.services.access import CREATE
+from app.services.money import plain_taka
 
 
 def _money_column(view, context, model, name):
@@ -31,20 +36,13 @@ def _money_column(view, context, model, name):
 
 
 def _taka_export(view, context, model, name):
-    return taka_plain(getattr(model, name))
+    return plain_taka(getattr(model, name))
 
 
 def _profile_link(view, context, model, name):
     """The client's name, linking to their profile page."""
     return Markup('<a href="%s">%s</a>') % (url_for("client_profile.index", id=model.id),
                                            model.full_name)
-
-
-def _already_registered(other):
-    """'Already registered to <a>name</a>.' with a link to that client's page."""
-    link = url_for("clients.details_view", id=other.id)
-    return Markup(_("Already registered to %(client)s.",
-                    client=Markup('<a href="%s">%s</a>') % (link, escape(other.full_name))))
 
 
 class ClientTagFilter(BaseSQLAFilter):
@@ -83,10 +81,23 @@ class PaymentStateFilter(BaseSQLAFilter):
         return _l("is")
 
 
-class ClientView(SecuredModelView):
-    """Gym members. Never deleted: they become Inactive or Banned."""
+class BranchClientLoader(QueryAjaxModelLoader):
+    """Clients offered as you type in a client dropdown: only those of the user's branch."""
+
+    def get_query(self):
+        return scope_to_branch(super().get_query(), self.model)
+
+
+class ClientView(ServiceModelView):
+    """Gym members. Never deleted: they become Inactive or Banned.
+
+    Edits go through clients.update_client, the same checks as registration;
+    a new client is registered on the registration page (signature, photo, ID
+    scan), which the list's "Create" opens.
+    """
 
     permission_module = "clients"
+    update_service = staticmethod(clients.update_client)
     column_list = ["full_name", "phone", "email", "gender", "status", "tier", "branch",
                    "registered_at"]
     column_searchable_list = ["full_name", "phone", "email", "nid"]
@@ -102,14 +113,23 @@ class ClientView(SecuredModelView):
                     "address", "emergency_contact_name", "emergency_contact_phone", "tier",
                     "referred_by", "preferred_language", "opt_in_email", "opt_in_sms",
                     "opt_in_whatsapp", "status", "ban_reason", "notes"]
-    form_args = {
-        "phone": {"validators": [BangladeshMobile(), NotTaken(Client.phone, _already_registered)]},
-        "emergency_contact_phone": {"validators": [BangladeshMobile(required=False)]},
-        "email": {"validators": [Optional()]},
-        "nid": {"filters": [lambda value: value.strip() or None if value else None],
-                "validators": [NotTaken(Client.nid, _already_registered)]},
-    }
-    form_ajax_refs = {"referred_by": {"fields": ["full_name", "phone"], "page_size": 10}}
+    # Phones and NIDs are normalised and checked for duplicates by the service, which
+    # names the other client; the form only collects what was typed.
+    form_args = {"email": {"validators": [Optional()]}}
+    form_ajax_refs = {"referred_by": BranchClientLoader("referred_by", db, Client,
+                                                        fields=["full_name", "phone"],
+                                                        page_size=10)}
+
+    @property
+    def can_create(self):
+        # There is no create_service: clients are created by registration only. The
+        # list still offers "Create" to whoever may register clients, and it leads there.
+        return self.allow_create and self.allowed(CREATE)
+
+    @expose("/new/", methods=("GET", "POST"))
+    def create_view(self):
+        """Send "Create" to the registration page, the one door for new clients."""
+        return redirect(url_for("register_client.index"))
 
     def _get_filter_groups(self):
         # Tags are added while the app runs; Flask-Admin caches filter options at start.
@@ -121,12 +141,6 @@ class ClientView(SecuredModelView):
         condition = client_search.search_condition(search)
         count_query = count_query.filter(condition) if count_query is not None else None
         return query.filter(condition), count_query, joins, count_joins
-
-    def check_record(self, form):
-        if form.status.data is ClientStatus.BANNED and not (form.ban_reason.data or "").strip():
-            form.ban_reason.errors.append(_("Give the reason for the ban."))
-            return False
-        return True
 
 
 class RentalView(SecuredModelView):
@@ -148,12 +162,20 @@ class RentalView(SecuredModelView):
     def action_renew(self, ids):
         mine = [rental.id for rental in self.get_query().filter(
             Rental.id.in_([int(i) for i in ids if str(i).isdigit()]))]
-        renewed, refusals = rentals.bulk_renew(mine, by_user_id=current_user.id)
+        results = rentals.bulk_renew(mine, by_user_id=current_user.id)
+        renewed = [renewal for _rental_id, renewal, _refusal in results if renewal is not None]
         if renewed:
             flash(_("%(count)d rentals renewed.", count=len(renewed)), "success")
-        for rental_id, message in refusals:
-            flash(_("Rental #%(id)s was not renewed: %(reason)s", id=rental_id, reason=message),
-                  "error")
+        for rental_id, renewal, refusal in results:
+            if renewal is None:
+                flash(_("Rental #%(id)s was not renewed: %(reason)s", id=rental_id,
+                        reason=refusal), "error")
+                continue
+            invoice = billing.invoice_of(renewal.id)
+            flash(_("Locker %(number)s: renewed until %(date)s, invoice %(invoice)s for "
+                    "%(amount)s.", number=renewal.locker.number,
+                    date=local_datetime(renewal.ends_at), invoice=invoice.number,
+                    amount=money(invoice.total_poisha)), "success")
 
 
 class PaymentView(SecuredModelView):

@@ -24,8 +24,8 @@ from wtforms.validators import Regexp
 from admin_views.base import DeskForm
 from admin_views.base import EnumSelectField
 from admin_views.base import SecuredModelView
+from admin_views.base import ServiceModelView
 from admin_views.base import scope_to_branch
-from admin_views.validators import NotTaken
 from app.extensions import db
 from app.models import Key
 from app.models import Locker
@@ -102,8 +102,8 @@ class StatusForm(DeskForm):
     reason = TextAreaField(_l("Reason"), validators=[InputRequired(), Length(max=255)])
 
 
-class LockerView(SecuredModelView):
-    """Every locker, filterable the way the desk looks for one."""
+class LockerView(ServiceModelView):
+    """Every locker, filterable the way the desk looks for one; changed through the locker service."""
 
     permission_module = "lockers"
     list_template = "admin/lockers/list.html"
@@ -117,26 +117,10 @@ class LockerView(SecuredModelView):
     column_default_sort = "number"
     # Status changes go through the locker state machine, not a free edit.
     form_columns = ["zone", "number", "size", "category", "notes"]
-    form_args = {"number": {"filters": [lambda value: value.strip().upper() if value else value]}}
-
-    def check_record(self, form):
-        zone = form.zone.data
-        if zone is None:
-            return True
-        same_number = db.session.execute(
-            db.select(Locker).where(Locker.branch_id == zone.branch_id,
-                                    Locker.number == form.number.data)
-        ).scalars()
-        return self.reject_duplicate(
-            form, "number", same_number,
-            lambda other: _("Locker %(number)s already exists in this branch.",
-                            number=other.number),
-        )
-
-    def on_model_change(self, form, model, is_created):
-        if is_created:
-            model.status = LockerStatus.AVAILABLE
-        super().on_model_change(form, model, is_created)
+    # A locker made here gets its key and first history row, as a bulk creation does.
+    create_service = staticmethod(lockers.create_locker)
+    update_service = staticmethod(lockers.update_locker)
+    delete_service = staticmethod(lockers.delete_locker)
 
     @action("change_status", _l("Change status"))
     def action_change_status(self, ids):
@@ -202,8 +186,8 @@ class LockerView(SecuredModelView):
         return self.render("admin/lockers/bulk_create.html", form=form, preview=preview)
 
 
-class KeyView(SecuredModelView):
-    """Key tags, spares included, each with its history."""
+class KeyView(ServiceModelView):
+    """Key tags, spares included, each with its history; registered through the key service."""
 
     permission_module = "keys"
     details_template = "admin/keys/details.html"
@@ -215,10 +199,8 @@ class KeyView(SecuredModelView):
     form_columns = ["locker", "tag", "is_spare", "notes"]
     branch_join = (Key.locker, Locker.branch_id)
 
-    def after_model_change(self, form, model, is_created):
-        if is_created:
-            keys.key_added(model.id, by_user_id=current_user.id)
-
-    form_args = {"tag": {"validators": [NotTaken(
-        Key.tag, lambda other: _("Key tag %(tag)s is already in use.", tag=other.tag))]}}
+    # A key that was ever handed out is retired by re-keying its locker, not deleted.
+    create_service = staticmethod(keys.add_key)
+    update_service = staticmethod(keys.update_key)
+    delete_service = staticmethod(keys.delete_key)
 

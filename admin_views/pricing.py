@@ -26,7 +26,6 @@ from admin_views.menu import MONEY
 from admin_views.validators import NotTaken
 from app.extensions import db
 from app.i18n import money
-from app.i18n import taka_plain
 from app.models import Client
 from app.models import Coupon
 from app.models import CouponKind
@@ -39,6 +38,7 @@ from app.services import pricing
 from app.services.access import VIEW
 from app.services.money import InvalidAmount
 from app.services.money import parse_taka
+from app.services.money import plain_taka
 from app.services.phones import InvalidPhone
 from app.services.phones import normalise_bd_mobile
 
@@ -116,7 +116,7 @@ class PriceRuleView(PricingModelView):
     column_labels = LABELS
     column_formatters = {"price_poisha": _price_column}
     column_formatters_detail = {"price_poisha": _price_column}
-    column_formatters_export = {"price_poisha": lambda v, c, m, n: taka_plain(m.price_poisha)}
+    column_formatters_export = {"price_poisha": lambda v, c, m, n: plain_taka(m.price_poisha)}
     # The price is typed in taka and stored in poisha.
     form_columns = ["branch", "category", "zone_kind", "term", "price", "effective_from",
                     "effective_to"]
@@ -132,7 +132,7 @@ class PriceRuleView(PricingModelView):
     def on_form_prefill(self, form, id):
         rule = self.get_one(id)
         if rule is not None:
-            form.price.data = taka_plain(rule.price_poisha)
+            form.price.data = plain_taka(rule.price_poisha)
 
     def check_record(self, form):
         price = self._parsed(form, "price", lambda text: parse_taka(text, required=True))
@@ -220,7 +220,7 @@ class CouponView(PricingModelView):
         if coupon.percent_bp is not None:
             form.percent.data = pricing.percent_text(coupon.percent_bp)
         if coupon.amount_poisha is not None:
-            form.amount.data = taka_plain(coupon.amount_poisha)
+            form.amount.data = plain_taka(coupon.amount_poisha)
 
     def _positive_taka(self, text):
         poisha = parse_taka(text, required=True)

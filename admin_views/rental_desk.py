@@ -31,13 +31,13 @@ from app.models import Locker
 from app.models import LockerStatus
 from app.models import Rental
 from app.models import RentalTerm
-from app.services import billing
 from app.services import client_search
 from app.services import pricing
 from app.services import rentals
 from app.services.access import CREATE
 from app.services.access import EDIT
 from app.services.access import can
+from app.services.errors import Refusal
 
 
 def _term_choices():
@@ -135,7 +135,7 @@ class RentalDeskView(SecuredView):
                     quote = pricing.quote(locker.id, client.id, RentalTerm[form.term.data],
                                           days=form.days.data,
                                           coupon_code=(form.coupon_code.data or "").strip() or None)
-                except (pricing.PricingError, rentals.RentalError) as exc:
+                except Refusal as exc:
                     quote_error = exc.message
                 except KeyError:
                     quote = None
@@ -152,7 +152,7 @@ class RentalDeskView(SecuredView):
                 except rentals.NeedsOverride as exc:
                     warning = exc.message
                     flash(str(exc.message), "warning")
-                except (rentals.RentalError, billing.BillingError) as exc:
+                except Refusal as exc:
                     flash(str(exc.message), "error")
                 else:
                     return self._after(rental, action_label)
@@ -178,8 +178,8 @@ class RentalDeskView(SecuredView):
             return rentals.assign(
                 locker.id, client.id, RentalTerm[form.term.data], days=form.days.data,
                 by_user_id=current_user.id, override_reason=form.override_reason.data,
-                price_poisha=quote.total_poisha,
-                then=lambda rental: billing.add_invoice(rental, quote, by_user_id=current_user.id))
+                coupon_code=(form.coupon_code.data or "").strip() or None,
+                expected_total_poisha=quote.total_poisha)
         return self._rent(RentalForm, "admin/rental_desk/assign.html", _("Assigned"), do_it)
 
     @expose("/reserve/", methods=("GET", "POST"))
@@ -195,15 +195,13 @@ class RentalDeskView(SecuredView):
         """One more term of the same length, after a confirmation showing the price."""
         self._require(EDIT)
         rental = self._rental(request.values.get("rental_id", type=int))
-        quote = pricing.quote(rental.locker_id, rental.client_id, rental.term,
-                              days=rental.days if rental.term is RentalTerm.CUSTOM else None)
+        quote = rentals.renewal_quote(rental.id)
         if request.method == "POST":
             DeskForm().validate_on_submit() or abort(400)
             try:
-                renewal = rentals.renew(
-                    rental.id, by_user_id=current_user.id, price_poisha=quote.total_poisha,
-                    then=lambda new: billing.add_invoice(new, quote, by_user_id=current_user.id))
-            except (rentals.RentalError, billing.BillingError) as exc:
+                renewal = rentals.renew(rental.id, by_user_id=current_user.id,
+                                        expected_total_poisha=quote.total_poisha)
+            except Refusal as exc:
                 flash(str(exc.message), "error")
             else:
                 flash(_("Renewed until %(date)s.", date=local_datetime(renewal.ends_at)), "success")
@@ -221,7 +219,7 @@ class RentalDeskView(SecuredView):
             try:
                 rentals.release(rental.id, by_user_id=current_user.id,
                                 locker_to=LockerStatus[form.locker_to.data], reason=form.reason.data)
-            except rentals.RentalError as exc:
+            except Refusal as exc:
                 flash(str(exc.message), "error")
             else:
                 flash(_("Locker %(number)s released.", number=rental.locker.number), "success")

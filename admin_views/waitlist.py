@@ -167,6 +167,14 @@ class WaitlistView(SecuredModelView):
                 zone=entry.zone.name), "success")
         return entry
 
+    def update_model(self, form, model):
+        try:
+            waitlist.set_note(model.id, form.note.data, by_user_id=current_user.id)
+        except waitlist.WaitlistError as exc:
+            form.note.errors = [*form.note.errors, str(exc.message)]
+            return False
+        return True
+
     def _chosen(self, ids):
         """The user's entries among `ids`, in line order (others are silently left out)."""
         wanted = [int(i) for i in ids if str(i).isdigit()]

@@ -34,6 +34,7 @@ def create_app(config=None):
     from app.i18n import select_locale
     from app.i18n import select_timezone
     from app.services import audit  # noqa: F401  (registers the activity-log hooks)
+    from app.services import events
 
     db.init_app(app)
     # Batch mode: SQLite can only ALTER a table by copying it, which Alembic does in batch.
@@ -44,6 +45,7 @@ def create_app(config=None):
     csrf.init_app(app)
     rq.init_app(app)
     security.init_app(app, SQLAlchemyUserDatastore(db, models.User, models.Role))
+    events.install_listeners()
     init_i18n(app)
     init_auth(app)
 

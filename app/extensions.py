@@ -45,6 +45,25 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+@event.listens_for(Engine, "connect")
+def _mariadb_read_committed(dbapi_connection, connection_record):
+    """Read what other desks committed, as PostgreSQL does (its default level).
+
+    MariaDB's default, REPEATABLE READ, keeps the snapshot of a transaction's
+    first read: a desk that waited for another desk's row lock would then count
+    the payments as they were before it waited, and cancel a paid invoice. The
+    desk's rules lock the rows they decide on (app.services.locking) and read
+    the rest afresh, which is READ COMMITTED.
+    """
+    if type(dbapi_connection).__module__.split(".")[0] not in ("pymysql", "MySQLdb"):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    cursor.close()
+
+
 migrate = Migrate()
 babel = Babel()
 security = Security()

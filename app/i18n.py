@@ -1,7 +1,5 @@
 """Language and time on screen: per-user locale, the branch's timezone, ৳ amounts."""
 
-from decimal import Decimal
-
 import flask_admin.babel
 from babel import support
 from flask import current_app
@@ -16,6 +14,7 @@ from wtforms.i18n import messages_path
 
 from app.extensions import db
 from app.models import Branch
+from app.services.money import format_taka
 
 
 def select_locale():
@@ -44,20 +43,8 @@ def select_timezone():
 
 
 def money(poisha):
-    """Format integer poisha as taka for the current language: ৳1,250.00 / ৳১,২৫০.০০."""
-    if poisha is None:
-        return ""
-    taka = (Decimal(int(poisha)) / 100).quantize(Decimal("0.01"))
-    return "৳" + format_decimal(taka, format="#,##0.00")
-
-
-def taka_plain(poisha):
-    """Integer poisha as plain "1234.50" for exports (no symbol, no grouping)."""
-    if poisha is None:
-        return ""
-    sign = "-" if poisha < 0 else ""
-    taka, rest = divmod(abs(int(poisha)), 100)
-    return f"{sign}{taka}.{rest:02d}"
+    """Integer poisha as taka for the reader: ৳4,10,338.00 in English, ৳৪,১০,৩৩৮.০০ in Bengali."""
+    return format_taka(poisha, bengali=str(get_locale()) == "bn")
 
 
 def local_datetime(value):

@@ -6,6 +6,7 @@ app context.
 
 from rq import cron
 
+from jobs.events import dispatch_undelivered_events
 from jobs.maintenance import cron_heartbeat
 from jobs.rentals import abandon_overdue_rentals
 from jobs.rentals import expire_due_rentals
@@ -15,6 +16,7 @@ from jobs.waitlist import lapse_waitlist_offers
 from jobs.waitlist import offer_free_lockers
 
 cron.register(cron_heartbeat, "maintenance", interval=60, name="cron-heartbeat")
+cron.register(dispatch_undelivered_events, "default", interval=60, name="dispatch-events")
 cron.register(lapse_reservations, "default", interval=300, name="lapse-reservations")
 cron.register(expire_due_rentals, "default", interval=300, name="expire-rentals")
 cron.register(abandon_overdue_rentals, "default", cron="15 * * * *", name="abandon-rentals")

@@ -3,6 +3,7 @@ from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
+from sqlalchemy.types import TypeDecorator
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -72,6 +73,17 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+def render_type_plainly(type_, obj, autogen_context):
+    """Write our column types (JSONText…) as the plain SQL type they store.
+
+    A migration must stand alone: importing application code from one would
+    break it the day that code moves or changes.
+    """
+    if type_ == "type" and isinstance(obj, TypeDecorator):
+        return f"sa.{obj.impl_instance.__class__.__name__}()"
+    return False
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -93,6 +105,7 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    conf_args.setdefault("render_item", render_type_plainly)
 
     connectable = get_engine()
 

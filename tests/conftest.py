@@ -18,13 +18,27 @@ from tests.factories import Desk
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Per-app state our services keep in app.extensions, reset between tests.
+PER_TEST_EXTENSIONS = ("locker_grid",)
 _unreachable = {}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/browser drives Chromium: mark it so tiers can leave it out."""
+    for item in items:
+        if "tests/browser/" in item.nodeid:
+            item.add_marker(pytest.mark.browser)
 
 
 def pytest_report_header(config):
     """Say up front which databases this run covers and which it skips."""
     lines = []
+    if IN_CI and databases.BACKENDS != databases.ALL_BACKENDS:
+        raise pytest.UsageError("CI tests all three databases; unset TEST_DATABASES")
     for name, url in databases.SERVER_URLS.items():
+        if name not in databases.BACKENDS:
+            lines.append(f"{databases.NAMES[name]}: not asked for (TEST_DATABASES)")
+            continue
         reason = databases.reachable(url)
         _unreachable[name] = reason
         state = "used" if reason is None else f"SKIPPED ({reason})"
@@ -88,11 +102,26 @@ def database_url(request, tmp_path_factory):
     return url
 
 
-@pytest.fixture
-def app(database_url, tmp_path):
-    """A fresh app on an empty database with the roles and settings in place."""
-    app = create_app(config_for(database_url, UPLOAD_DIR=tmp_path / "uploads"))
+@pytest.fixture(scope="session")
+def shared_app(database_url):
+    """One app per database for the whole run: building the 40 admin views costs ≈ 0.3 s."""
+    app = create_app(config_for(database_url))
     app.test_client_class = DeskClient
+    return app
+
+
+@pytest.fixture
+def app(shared_app, tmp_path):
+    """The app on empty tables with the roles and settings in place, as if fresh.
+
+    Whatever a test changes in the config (a dead Redis, a size limit) and the
+    per-app state kept in `extensions` (Redis connection, the grid's breaker)
+    is put back afterwards, so no test sees another's leftovers.
+    """
+    app = shared_app
+    saved_config = dict(app.config)
+    app.config["UPLOAD_DIR"] = tmp_path / "uploads"
+    app.config["UPLOAD_DIR"].mkdir()
     with app.app_context():
         ensure_default_roles()
         ensure_defaults()
@@ -101,7 +130,19 @@ def app(database_url, tmp_path):
     with app.app_context():
         db.session.remove()
         databases.empty_tables(db)
-        db.engine.dispose()
+    app.config.clear()
+    app.config.update(saved_config)
+    reset_app_state(app)
+
+
+def reset_app_state(app):
+    """Forget per-app caches that a test may have filled (connections, breakers)."""
+    connection = app.extensions["rq"]["redis"]
+    if connection is not None:
+        connection.close()
+    app.extensions["rq"]["redis"] = None
+    for name in PER_TEST_EXTENSIONS:
+        app.extensions.pop(name, None)
 
 
 @pytest.fixture

@@ -21,12 +21,12 @@ def test_a_malformed_phone_is_refused_in_english_and_bengali(desk):
     """A phone that is not a Bangladesh mobile gets a field error; nothing is saved."""
     branch = desk.make_branch()
     browser = desk.login_as("Front Desk")
-    response = browser.post("/admin/clients/new/", data=_client_form(branch, phone="12345"))
+    response = browser.post("/admin/register_client/", data=_client_form(branch, phone="12345"))
     assert response.status_code == 200
     assert "Enter a Bangladesh mobile number, for example 01711-123456." in response.get_data(
         as_text=True)
     browser.post("/language", data={"locale": "bn"})
-    response = browser.post("/admin/clients/new/", data=_client_form(branch, phone="12345"))
+    response = browser.post("/admin/register_client/", data=_client_form(branch, phone="12345"))
     text = response.get_data(as_text=True)
     assert "Enter a Bangladesh mobile number" not in text and "০১৭১১" in text or "01711" in text
     assert _count(Client) == 0
@@ -38,7 +38,7 @@ def test_a_phone_typed_any_way_is_stored_normalised(desk):
     """'01811-234567' is saved as +8801811234567."""
     branch = desk.make_branch()
     browser = desk.login_as("Front Desk")
-    response = browser.post("/admin/clients/new/", data=_client_form(branch))
+    response = browser.post("/admin/register_client/", data=_client_form(branch))
     assert response.status_code == 302
     assert db.session.execute(db.select(Client.phone)).scalar_one() == "+8801811234567"
 
@@ -47,12 +47,12 @@ def test_a_duplicate_phone_links_to_the_existing_client(desk):
     """Registering a known phone again points at the client who has it."""
     existing = desk.make_client(phone="+8801811234567", name="Rumana Akter")
     browser = desk.login_as("Front Desk")
-    response = browser.post("/admin/clients/new/",
+    response = browser.post("/admin/register_client/",
                             data=_client_form(existing.branch, phone="+880 1811-234567"))
     text = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "Already registered to" in text
-    assert f'href="/admin/clients/details/?id={existing.id}"' in text
+    assert f'href="/admin/client_profile/?id={existing.id}"' in text
     assert _count(Client) == 1
 
 

@@ -52,7 +52,8 @@ def test_another_branchs_record_cannot_be_opened(desk):
 def test_forms_offer_only_the_users_branch(desk):
     """The branch dropdown of a new client lists only the user's branch."""
     home, away = _two_branches(desk)
-    page = desk.login_as("Front Desk", branch=home).get("/admin/clients/new/").get_data(as_text=True)
+    page = desk.login_as("Front Desk", branch=home).get("/admin/register_client/").get_data(
+        as_text=True)
     assert "Dhanmondi" in page and "Uttara" not in page
 
 
@@ -60,7 +61,7 @@ def test_a_forged_branch_in_a_form_is_refused(desk):
     """Posting another branch's id in a form does not create a record there."""
     home, away = _two_branches(desk)
     browser = desk.login_as("Front Desk", branch=home)
-    response = browser.post("/admin/clients/new/", data={
+    response = browser.post("/admin/register_client/", data={
         "branch": str(away.id), "full_name": "Smuggled", "phone": "01911-000111",
         "preferred_language": "BENGALI", "status": "ACTIVE"})
     assert response.status_code in (200, 403)

@@ -5,13 +5,14 @@ from datetime import timedelta
 import pytest
 
 from app.extensions import db
-from app.models import Payment
-from app.models import PaymentStatus
+from app.models import Invoice
+from app.models import PaymentMethod
 from app.models import Rental
 from app.models import RentalStatus
 from app.models import RentalTerm
 from app.models import Tag
 from app.models import utcnow
+from app.services import billing
 
 
 def _names(browser, query):
@@ -89,16 +90,21 @@ def test_filter_by_tag(desk, three_clients):
 
 
 def _rental(client, paid_poisha, ended_days_ago):
+    """A monthly rental with its ৳800 invoice due on its last day, `paid_poisha` paid on it."""
     now = utcnow()
+    ends_at = now - timedelta(days=ended_days_ago)
     locker_rental = Rental(branch=client.branch, locker=client._locker, client=client,
-                           term=RentalTerm.MONTHLY, days=30,
-                           starts_at=now - timedelta(days=30 + ended_days_ago),
-                           ends_at=now - timedelta(days=ended_days_ago),
-                           status=RentalStatus.ACTIVE, price_poisha=80000)
+                           term=RentalTerm.MONTHLY, days=30, starts_at=ends_at - timedelta(days=30),
+                           ends_at=ends_at, status=RentalStatus.ACTIVE, price_poisha=80000)
     db.session.add(locker_rental)
+    db.session.flush()
+    invoice = Invoice(number=f"INV-T-{locker_rental.id}", branch=client.branch, client=client,
+                      rental=locker_rental, due_on=ends_at.date(), subtotal_poisha=80000,
+                      total_poisha=80000)
+    db.session.add(invoice)
+    db.session.commit()
     if paid_poisha:
-        db.session.add(Payment(branch=client.branch, client=client, rental=locker_rental,
-                               amount_poisha=paid_poisha, status=PaymentStatus.PAID))
+        billing.record_payment(invoice.id, paid_poisha, PaymentMethod.CASH, by_user_id=None)
 
 
 def test_filter_by_payment_state(desk, three_clients):

@@ -18,7 +18,7 @@ from app.models import RentalTerm
 from app.models import ZoneKind
 from app.models import utcnow
 from app.services import handover
-from app.services import lockers
+from app.services import keys
 from app.services import rentals
 from app.services import reports
 from app.services.handover import HandoverError
@@ -27,7 +27,7 @@ from app.services.handover import HandoverError
 def _rented_locker(desk, branch=None, name="Karim Uddin"):
     """A family-zone locker with one key, rented for a month to a new client."""
     locker = desk.make_locker(zone=desk.make_zone(branch=branch, kind=ZoneKind.FAMILY))
-    key = Key(locker=locker, tag=lockers.key_tag_for(locker.branch, locker.number))
+    key = Key(locker=locker, tag=keys.key_tag_for(locker.branch, locker.number))
     db.session.add(key)
     db.session.commit()
     client = desk.make_client(branch=locker.branch, name=name)

@@ -15,6 +15,7 @@ from app.models import InvoiceLine
 from app.models import Payment
 from app.models import PaymentMethod
 from app.services import documents
+from app.services import money
 from app.services import settings
 from app.services.pdf import FONT_FAMILY
 from app.services.pdf import STATIC_DIR
@@ -107,7 +108,7 @@ def test_a_negative_amount_has_no_words():
 
 def test_bengali_digits_replace_only_digits():
     """"INV-2026 ৳1,250.50" keeps its letters and punctuation."""
-    assert documents.bengali_digits("INV-2026 ৳1,250.50") == "INV-২০২৬ ৳১,২৫০.৫০"
+    assert money.bengali_digits("INV-2026 ৳1,250.50") == "INV-২০২৬ ৳১,২৫০.৫০"
 
 
 # --- what the documents say -----------------------------------------------------------------

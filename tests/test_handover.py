@@ -24,6 +24,7 @@ from app.models import TicketPriority
 from app.models import TicketStatus
 from app.models import ZoneKind
 from app.services import handover
+from app.services import keys
 from app.services import lockers
 from app.services import rentals
 from app.services.handover import HandoverError
@@ -35,7 +36,7 @@ def _rented_locker(desk, branch=None, number=None, **client_fields):
     """A family-zone locker with one key, rented for a month to a new client."""
     zone = desk.make_zone(branch=branch, kind=ZoneKind.FAMILY)
     locker = desk.make_locker(zone=zone, number=number)
-    key = Key(locker=locker, tag=lockers.key_tag_for(locker.branch, locker.number))
+    key = Key(locker=locker, tag=keys.key_tag_for(locker.branch, locker.number))
     db.session.add(key)
     db.session.commit()
     client = desk.make_client(branch=locker.branch, **client_fields)

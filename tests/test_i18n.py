@@ -7,8 +7,8 @@ from datetime import datetime
 from app.extensions import db
 from app.i18n import local_datetime
 from app.i18n import money
-from app.i18n import taka_plain
 from app.models import User
+from app.services.money import plain_taka
 
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
@@ -52,7 +52,7 @@ def test_money_is_shown_in_taka_from_integer_poisha(app):
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert money(123456) == "৳1,234.56"
         assert money(5) == "৳0.05"
-    assert taka_plain(123456) == "1234.56" and taka_plain(-5) == "-0.05"
+    assert plain_taka(123456) == "1234.56" and plain_taka(-5) == "-0.05"
 
 
 def test_times_are_stored_in_utc_and_shown_in_dhaka_time(app):

@@ -16,8 +16,8 @@ from app.models import LostItemStatus
 from app.models import Rental
 from app.models import RentalStatus
 from app.models import RentalTerm
+from app.services import clock
 from app.services import lost_found
-from app.services import maintenance
 
 
 def _count(model):
@@ -29,12 +29,12 @@ def _items():
 
 
 def _today(branch):
-    return maintenance.local_today(branch.timezone)
+    return clock.today(branch.timezone)
 
 
 def _rent(locker, client, starts_on, status=RentalStatus.RELEASED, days=30):
     """A rental of `locker` that started at 10:00 (branch time) on `starts_on`."""
-    starts_at = maintenance.local_midnight_utc(starts_on, locker.branch.timezone) + timedelta(
+    starts_at = clock.day_start_utc(starts_on, locker.branch.timezone) + timedelta(
         hours=10)
     rental = Rental(branch=locker.branch, locker=locker, client=client, term=RentalTerm.CUSTOM,
                     days=days, starts_at=starts_at, ends_at=starts_at + timedelta(days=days),
@@ -429,7 +429,7 @@ def test_record_item_uses_the_branch_midnight(desk):
     client = desk.make_client(branch=locker.branch)
     today = _today(locker.branch)
     late = datetime.combine(today, time(23, 30))
-    starts_at = maintenance.local_midnight_utc(today, locker.branch.timezone) + (
+    starts_at = clock.day_start_utc(today, locker.branch.timezone) + (
         late - datetime.combine(today, time()))
     rental = Rental(branch=locker.branch, locker=locker, client=client, term=RentalTerm.DAILY,
                     days=1, starts_at=starts_at, ends_at=starts_at + timedelta(days=1),

@@ -19,6 +19,7 @@ from app.models import MaintenanceTicket
 from app.models import TicketPriority
 from app.models import TicketStatus
 from app.models import utcnow
+from app.services import clock
 from app.services import maintenance
 
 
@@ -39,7 +40,7 @@ def _ticket_form(locker, **fields):
 
 
 def _today(branch):
-    return maintenance.local_today(branch.timezone)
+    return clock.today(branch.timezone)
 
 
 def _open(locker, user, **fields):

@@ -40,6 +40,7 @@ def _records(desk):
     rental = Rental(branch=locker.branch, locker=locker, client=client, term=RentalTerm.MONTHLY,
                     days=30, starts_at=utcnow(), ends_at=utcnow(), price_poisha=80000)
     key = Key(locker=locker, tag="K-WALK")
+    db.session.add_all([rental, key])
     records = [
         LockerCategory(name="Premium"),
         key,
@@ -120,7 +121,11 @@ def test_every_admin_endpoint_answers_per_the_permission_table(app, desk, role):
             url = view.url + path
             if method == "GET":
                 status = browser.get(url).status_code
-                assert status == (200 if allowed else 403), (role, method, url, status)
+                expected = 200 if allowed else 403
+                # Clients are made on the register page only; the list's Create leads there.
+                if allowed and view.endpoint == "clients" and path == "/new/":
+                    expected = 302
+                assert status == expected, (role, method, url, status)
             else:
                 status = browser.post(url, data={"id": "999999"}).status_code
                 assert status == (302 if allowed else 403), (role, method, url, status)

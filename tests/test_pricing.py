@@ -1,7 +1,5 @@
 """Pricing (SPEC P1): the matrix with effective dates, discounts, coupons, VAT and the screens."""
 
-import multiprocessing
-import os
 from datetime import date
 from datetime import timedelta
 
@@ -25,10 +23,11 @@ from app.models import Tag
 from app.models import ZoneKind
 from app.services import pricing
 from app.services import settings
+from tests.races import race
 
 DAY = date(2026, 3, 10)
 TERMS = (RentalTerm.MONTHLY, RentalTerm.QUARTERLY, RentalTerm.YEARLY)
-RACERS = 10
+RACERS = 8
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -311,59 +310,26 @@ def test_redemptions_beyond_the_usage_limit_are_refused(desk):
     assert _count(CouponRedemption) == 2
 
 
-def _redeem_race(database_url, coupon_id, client_id, invoice_id, barrier, results):
-    """One desk process redeems the coupon; it ends with os._exit (see test_rental_race)."""
+def _redeem(coupon_id, client_id, invoice_id):
     try:
-        from app import create_app
-        from tests.conftest import config_for
-
-        app = create_app(config_for(database_url))
-        with app.app_context():
-            db.session.execute(db.select(Coupon.id).limit(1)).all()  # connect before the start
-            db.session.rollback()
-            barrier.wait(timeout=180)
-            try:
-                pricing.redeem_coupon(coupon_id, client_id, invoice_id, on=DAY)
-                db.session.commit()
-                results.put("won")
-            except pricing.PricingError:
-                db.session.rollback()
-                results.put("refused")
-            except Exception as exc:  # anything else is a bug the test must show
-                results.put(f"crashed: {exc.__class__.__name__}: {exc}")
-            finally:
-                db.engine.dispose()
-    except BaseException as exc:  # the parent must hear about every racer
-        results.put(f"crashed: {exc.__class__.__name__}: {exc}")
-    finally:
-        results.close()
-        results.join_thread()
-        os._exit(0)
+        pricing.redeem_coupon(coupon_id, client_id, invoice_id, on=DAY)
+        db.session.commit()
+    except pricing.PricingError:
+        db.session.rollback()
+        return "refused"
+    return "won"
 
 
-def test_concurrent_coupon_redemptions_respect_the_limit(desk, database_url):
-    """10 desks redeem a coupon limited to 3 uses at once: exactly 3 succeed, 7 are refused."""
+@pytest.mark.race
+def test_concurrent_coupon_redemptions_respect_the_limit(desk, app):
+    """8 desks redeem a coupon limited to 3 uses at once: exactly 3 succeed, 5 are refused."""
     coupon = _coupon("RUSH3", percent_bp=1000, usage_limit=3)
     branch = desk.make_branch()
     clients = [desk.make_client(branch=branch, name=f"Client {n}") for n in range(RACERS)]
     invoices = [_invoice(client, f"R-{n}") for n, client in enumerate(clients)]
-    args = [(coupon.id, client.id, invoice.id) for client, invoice in zip(clients, invoices,
-                                                                          strict=True)]
-    db.session.commit()
-    db.engine.dispose()  # no pooled connection may cross the fork
-    context = multiprocessing.get_context("fork")
-    barrier = context.Barrier(RACERS)
-    results = context.Queue()
-    processes = [context.Process(target=_redeem_race, args=(database_url, *ids, barrier, results))
-                 for ids in args]
-    for process in processes:
-        process.start()
-    outcomes = [results.get(timeout=120) for _ in processes]
-    for process in processes:
-        process.join(timeout=60)
+    outcomes = race(app, _redeem, [(coupon.id, client.id, invoice.id)
+                                   for client, invoice in zip(clients, invoices, strict=True)])
     assert sorted(outcomes) == ["refused"] * (RACERS - 3) + ["won"] * 3, outcomes
-    # End the snapshot taken before the race (MariaDB REPEATABLE READ) before looking.
-    db.session.rollback()
     assert db.session.get(Coupon, coupon.id).times_used == 3
     assert _count(CouponRedemption) == 3
 

@@ -15,7 +15,9 @@ from app.models import RentalStatus
 from app.models import RentalTerm
 from app.models import ZoneKind
 from app.models import utcnow
+from app.services import billing
 from app.services import rentals
+from app.services.errors import Refusal
 from app.services.rentals import NeedsOverride
 from app.services.rentals import RentalError
 
@@ -35,24 +37,29 @@ def _status(locker):
 
 
 def test_assign_gives_the_locker_for_a_term_at_the_listed_price(desk, men_locker):
-    """A monthly rental runs 30 days at the settings' price and the locker is Assigned."""
+    """A monthly rental runs 30 days at the settings' price with VAT, invoiced; the locker is Assigned."""
     desk_user = desk.make_user("Front Desk")
     client = _client(desk, men_locker)
     rental = rentals.assign(men_locker.id, client.id, RentalTerm.MONTHLY, by_user_id=desk_user.id)
     assert rental.status is RentalStatus.ACTIVE and rental.days == 30
     assert rental.ends_at - rental.starts_at == timedelta(days=30)
-    assert rental.price_poisha == 80000 and rental.holding_locker_id == men_locker.id
+    # ৳800 from the settings' price table, plus 15% VAT.
+    assert rental.price_poisha == 92000
+    assert rental.holding_locker_id == men_locker.id
     assert _status(men_locker) is LockerStatus.ASSIGNED
+    invoice = billing.invoice_of(rental.id)
+    assert invoice.total_poisha == 92000 and invoice.client_id == rental.client_id
     history = [(c.from_status, c.to_status, c.changed_by_id) for c in rental.status_changes]
     assert history == [(None, RentalStatus.ACTIVE, desk_user.id)]
 
 
 def test_a_custom_term_is_priced_per_day(desk, men_locker):
-    """Ten custom days cost ten daily prices."""
+    """Ten custom days cost ten daily prices (with VAT)."""
     rental = rentals.assign(men_locker.id, _client(desk, men_locker).id, RentalTerm.CUSTOM,
                             days=10, by_user_id=None)
-    assert rental.days == 10 and rental.price_poisha == 10 * 5000
-    with pytest.raises(RentalError):
+    assert rental.days == 10
+    assert rental.price_poisha == 10 * 5000 * 115 // 100
+    with pytest.raises(Refusal):
         rentals.assign(desk.make_locker(zone=men_locker.zone).id, _client(desk, men_locker).id,
                        RentalTerm.CUSTOM, days=0, by_user_id=None)
 

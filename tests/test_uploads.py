@@ -47,9 +47,9 @@ def test_an_oversized_file_is_refused(app):
 def test_a_50_mb_request_is_refused_with_a_message(desk):
     """A 50 MB upload is stopped at the door with a translated message, nothing stored."""
     browser = desk.login_as("Front Desk")
-    response = browser.post("/admin/clients/new/", data={
+    response = browser.post("/admin/register_client/", data={
         "photo": (io.BytesIO(b"\0" * (50 * 1024 * 1024)), "huge.jpg")},
-        headers={"Referer": "http://localhost/admin/clients/new/"})
+        headers={"Referer": "http://localhost/admin/register_client/"})
     assert response.status_code == 302
     with browser.session_transaction() as session:
         messages = [m for _, m in session.get("_flashes", [])]

@@ -29,6 +29,7 @@ from app.models.clients import TermsSignature
 from app.models.clients import TermsVersion
 from app.models.deposits import DepositEntry
 from app.models.deposits import DepositEntryKind
+from app.models.events import DomainEvent
 from app.models.lockers import Key
 from app.models.lockers import KeyEvent
 from app.models.lockers import KeyEventKind
@@ -58,6 +59,7 @@ from app.models.waitlist import WaitlistEntry
 from app.models.waitlist import WaitlistStatus
 
 __all__ = [
+    "DomainEvent",
     "ActivityAction",
     "ActivityLog",
     "Branch",

@@ -19,12 +19,6 @@ def _in_branch(stmt, column, branch_id):
     return stmt if branch_id is None else stmt.where(column == branch_id)
 
 
-def rental_days(rental, now=None):
-    """How long a rental has held (or held) its locker, in whole days."""
-    end = min(rental.ends_at, now or utcnow())
-    return max(0, (end - rental.starts_at).days)
-
-
 def time_on_locker(branch_id=None, months=12):
     """Average and longest time on a locker per zone, for rentals started in the period.
 

@@ -24,12 +24,14 @@ from sqlalchemy.orm import Session
 from app.extensions import db
 from app.models import ActivityAction
 from app.models import ActivityLog
+from app.models import DomainEvent
 from app.models import User
 from app.models import WebAuthn
 from app.models import utcnow
 
 # Never logged at all.
-UNAUDITED_MODELS = (ActivityLog, WebAuthn)
+# Domain events record desk actions that the log already shows as the rows they changed.
+UNAUDITED_MODELS = (ActivityLog, WebAuthn, DomainEvent)
 # Logged as changed, but never with their values.
 SECRET_FIELDS = {"password", "tf_totp_secret", "us_totp_secrets", "fs_uniquifier",
                  "fs_webauthn_user_handle", "mf_recovery_codes"}

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import aliased
 
 from app.extensions import db
 from app.i18n import money
@@ -35,22 +36,21 @@ from app.models import Shift
 from app.models import utcnow
 from app.models.base import LabelledEnum
 from app.services import audit
+from app.services import clock
+from app.services import events
+from app.services import locking
 from app.services import pricing
 from app.services import settings
-from app.services.maintenance import local_today
+from app.services.errors import Refusal
+from app.services.transactions import desk_action
 
 MAX_INSTALMENTS = 24
 # Payments whose money came in (a refunded payment was still received first).
 RECEIVED = (PaymentStatus.PAID, PaymentStatus.REFUNDED)
 
 
-class BillingError(ValueError):
+class BillingError(Refusal):
     """The rules refuse this; `message` is shown to staff and nothing was saved."""
-
-    def __init__(self, message, field=None):
-        super().__init__(str(message))
-        self.message = message
-        self.field = field
 
 
 class InvoiceState(LabelledEnum):
@@ -93,32 +93,6 @@ class Totals:
     def balance(self):
         """The running balance: total − paid + refunded."""
         return self.total - self.paid + self.refunded
-
-
-def _commit():
-    try:
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-
-
-def _take_write_lock():
-    """On SQLite, take the database's write lock before reading anything.
-
-    SQLite has no row locks and ignores FOR UPDATE. A transaction that reads
-    first and writes later fails at once (no busy wait) when another desk wrote
-    in between, so the counter would refuse busy desks instead of queueing them.
-    A first statement that writes (here: one that changes no row) makes a second
-    desk wait for the first one's commit instead. Servers lock the counter row.
-    """
-    if db.session.get_bind().dialect.name != "sqlite":
-        return
-    session = db.session()
-    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
-        session.commit()  # only reads so far: start afresh rather than from an old snapshot
-    session.execute(sa.update(InvoiceCounter).where(sa.false())
-                    .values(next_number=InvoiceCounter.next_number))
 
 
 # --- numbering -----------------------------------------------------------------------
@@ -225,7 +199,7 @@ def add_invoice(rental, quote, *, by_user_id, due_on=None, instalments=None):
     caller rolls the whole thing back.
     """
     timezone = rental.branch.timezone
-    today = local_today(timezone)
+    today = clock.today(timezone)
     due_on = due_on or today
     count = int(instalments or 0)
     if count > 1:
@@ -249,15 +223,26 @@ def add_invoice(rental, quote, *, by_user_id, due_on=None, instalments=None):
         invoice.instalments = [Instalment(due_on=day, amount_poisha=amount) for day, amount
                                in split_instalments(invoice.total_poisha, count, due_on)]
     db.session.add(invoice)
+    db.session.flush()
     if quote.coupon_id:
-        db.session.flush()
         try:
             pricing.redeem_coupon(quote.coupon_id, rental.client_id, invoice.id)
         except pricing.PricingError as exc:
             raise BillingError(exc.message, field="coupon_code") from exc
+    _event(events.INVOICE_ISSUED, invoice, by_user_id, number=invoice.number,
+           total_poisha=invoice.total_poisha)
     return invoice
 
 
+def _event(name, invoice, by_user_id, **data):
+    locker_id = db.session.execute(db.select(Rental.locker_id).where(
+        Rental.id == invoice.rental_id)).scalar_one_or_none() if invoice.rental_id else None
+    events.record(name, branch_id=invoice.branch_id, locker_id=locker_id,
+                  client_id=invoice.client_id, rental_id=invoice.rental_id,
+                  by_user_id=by_user_id, invoice_id=invoice.id, **data)
+
+
+@desk_action
 def issue_invoice(rental_id, quote, *, by_user_id, due_on=None, instalments=None):
     """Issue the invoice of a rental from a priced quote, with its number; commits.
 
@@ -265,18 +250,15 @@ def issue_invoice(rental_id, quote, *, by_user_id, due_on=None, instalments=None
     more) for a term of at least settings "instalments_from_days" days, the
     total is split into monthly instalments summing exactly to it.
     """
-    _take_write_lock()
-    try:
-        rental = db.session.get(Rental, rental_id)
-        if rental is None:
-            raise BillingError(_l("That rental does not exist."))
-        invoice = add_invoice(rental, quote, by_user_id=by_user_id, due_on=due_on,
-                              instalments=instalments)
-    except Exception:
-        db.session.rollback()
-        raise
-    _commit()
-    return invoice
+    rental = locking.lock_rental(rental_id).rental
+    return add_invoice(rental, quote, by_user_id=by_user_id, due_on=due_on,
+                       instalments=instalments)
+
+
+def invoice_of(rental_id):
+    """The invoice of a rental's term (the latest, if it was ever re-issued), or None."""
+    return db.session.execute(db.select(Invoice).where(Invoice.rental_id == rental_id)
+                              .order_by(Invoice.id.desc()).limit(1)).scalar_one_or_none()
 
 
 def totals(invoice):
@@ -324,12 +306,86 @@ def invoice_state(invoice, today=None):
         return InvoiceState.PAID
     if net <= 0 and _has_pending(invoice):
         return InvoiceState.PENDING
-    today = today or local_today(invoice.branch.timezone)
+    today = today or clock.today(invoice.branch.timezone)
     if _past_due(invoice, net, today):
         return InvoiceState.OVERDUE
     if net > 0:
         return InvoiceState.PARTIAL
     return InvoiceState.DUE
+
+
+# --- dues: the one definition ---------------------------------------------------------
+# What a client owes is the open balance of their invoices that are not cancelled:
+# total − received + refunded, per invoice. The grid's dues mark, the client list's
+# payment filter, the profile, the documents and the reports all ask here, in
+# Python for one invoice and in SQL for lists, so they never disagree.
+
+def net_received_sql(invoice_id):
+    """SQL: money received on the invoice `invoice_id` (a column or value), less refunds."""
+    paid = (sa.select(sa.func.coalesce(sa.func.sum(Payment.amount_poisha), 0))
+            .where(Payment.invoice_id == invoice_id, Payment.status.in_(RECEIVED))
+            .scalar_subquery())
+    refunded = (sa.select(sa.func.coalesce(sa.func.sum(Refund.amount_poisha), 0))
+                .join(Payment, Refund.payment_id == Payment.id)
+                .where(Payment.invoice_id == invoice_id).scalar_subquery())
+    return paid - refunded
+
+
+def open_balance_sql():
+    """SQL, correlated to Invoice: what is still owed on it (0 for a cancelled one)."""
+    return sa.case((Invoice.cancelled_at.is_not(None), 0),
+                   else_=Invoice.total_poisha - net_received_sql(Invoice.id))
+
+
+def owed_on_rental_sql(rental_id):
+    """SQL: what is still owed on the invoices of the rental `rental_id` (a column)."""
+    return (sa.select(sa.func.coalesce(sa.func.sum(open_balance_sql()), 0))
+            .where(Invoice.rental_id == rental_id).scalar_subquery())
+
+
+def overdue_sql(today):
+    """SQL, correlated to Invoice: owed and past due on `today` (an instalment's date counts).
+
+    The same rule as invoice_state(): without instalments the invoice's due date;
+    with them, the first instalment whose running total exceeds what was paid.
+    """
+    earlier = aliased(Instalment)
+    running_total = (sa.select(sa.func.sum(earlier.amount_poisha))
+                     .where(earlier.invoice_id == Instalment.invoice_id,
+                            earlier.due_on <= Instalment.due_on).scalar_subquery())
+    has_instalments = sa.exists().where(Instalment.invoice_id == Invoice.id)
+    late_instalment = sa.exists().where(Instalment.invoice_id == Invoice.id,
+                                        Instalment.due_on < today,
+                                        running_total > net_received_sql(Invoice.id))
+    return sa.and_(open_balance_sql() > 0, sa.or_(
+        sa.and_(~has_instalments, Invoice.due_on < today), late_instalment))
+
+
+def clients_owing(*, overdue_on=None):
+    """SQL: ids of clients with money owed (past due on `overdue_on`, when given)."""
+    condition = overdue_sql(overdue_on) if overdue_on is not None else open_balance_sql() > 0
+    return sa.select(Invoice.client_id).where(condition)
+
+
+def client_owes(client_id):
+    """What the client still owes on all their invoices, in poisha."""
+    return int(db.session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(open_balance_sql()), 0))
+        .where(Invoice.client_id == client_id)).scalar_one())
+
+
+def received_up_to(invoice, payment=None):
+    """Money received on `invoice` less refunds, counting payments up to `payment` (a receipt)."""
+    condition = [Payment.invoice_id == invoice.id, Payment.status.in_(RECEIVED)]
+    if payment is not None:
+        condition.append(sa.or_(Payment.paid_at < payment.paid_at, sa.and_(
+            Payment.paid_at == payment.paid_at, Payment.id <= payment.id)))
+    paid = db.session.execute(sa.select(sa.func.coalesce(sa.func.sum(Payment.amount_poisha), 0))
+                              .where(*condition)).scalar_one()
+    refunded = db.session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(Refund.amount_poisha), 0))
+        .join(Payment, Refund.payment_id == Payment.id).where(*condition)).scalar_one()
+    return int(paid) - int(refunded)
 
 
 # --- payments, refunds, cancellations --------------------------------------------------
@@ -343,46 +399,37 @@ def open_shift_of(user_id):
                               .order_by(Shift.id.desc())).scalars().first()
 
 
-def _invoice_locked(invoice_id):
-    invoice = db.session.get(Invoice, invoice_id, with_for_update=True, populate_existing=True)
-    if invoice is None:
-        raise BillingError(_l("That invoice does not exist."))
-    return invoice
-
-
+@desk_action
 def record_payment(invoice_id, amount_poisha, method, *, by_user_id, reference=None):
     """Take a payment against an invoice (at most its balance); commits and returns it.
 
     The invoice row is locked first, so two desks taking the last taka at once
     are applied one after the other and the second is refused.
     """
-    _take_write_lock()
-    try:
-        if isinstance(amount_poisha, bool) or not isinstance(amount_poisha, int):
-            raise TypeError("amount_poisha must be an int")
-        invoice = _invoice_locked(invoice_id)
-        if invoice.cancelled_at is not None:
-            raise BillingError(_l("Invoice %(number)s is cancelled; it cannot be paid.",
-                                  number=invoice.number))
-        if amount_poisha <= 0:
-            raise BillingError(_l("Enter an amount of more than 0."), field="amount")
-        owed = balance(invoice)
-        if amount_poisha > owed:
-            raise BillingError(_l("That is more than the balance of %(balance)s. Nothing was "
-                                  "saved.", balance=money(owed)), field="amount")
-        if not isinstance(method, PaymentMethod):
-            method = PaymentMethod[method]
-        shift = open_shift_of(by_user_id)
-        payment = Payment(
-            branch_id=invoice.branch_id, client_id=invoice.client_id, rental_id=invoice.rental_id,
-            invoice_id=invoice.id, shift_id=shift.id if shift is not None else None,
-            amount_poisha=amount_poisha, method=method, status=PaymentStatus.PAID,
-            reference=(reference or "").strip()[:64] or None, received_by_id=by_user_id)
-        db.session.add(payment)
-    except Exception:
-        db.session.rollback()
-        raise
-    _commit()
+    if isinstance(amount_poisha, bool) or not isinstance(amount_poisha, int):
+        raise TypeError("amount_poisha must be an int")
+    invoice = locking.lock_invoice(invoice_id)
+    if invoice.cancelled_at is not None:
+        raise BillingError(_l("Invoice %(number)s is cancelled; it cannot be paid.",
+                              number=invoice.number))
+    if amount_poisha <= 0:
+        raise BillingError(_l("Enter an amount of more than 0."), field="amount")
+    owed = balance(invoice)
+    if amount_poisha > owed:
+        raise BillingError(_l("That is more than the balance of %(balance)s. Nothing was "
+                              "saved.", balance=money(owed)), field="amount")
+    if not isinstance(method, PaymentMethod):
+        method = PaymentMethod[method]
+    shift = open_shift_of(by_user_id)
+    payment = Payment(
+        branch_id=invoice.branch_id, client_id=invoice.client_id, rental_id=invoice.rental_id,
+        invoice_id=invoice.id, shift_id=shift.id if shift is not None else None,
+        amount_poisha=amount_poisha, method=method, status=PaymentStatus.PAID,
+        reference=(reference or "").strip()[:64] or None, received_by_id=by_user_id)
+    db.session.add(payment)
+    db.session.flush()
+    _event(events.PAYMENT_RECORDED, invoice, by_user_id, payment_id=payment.id,
+           amount_poisha=amount_poisha, method=method.name)
     return payment
 
 
@@ -400,57 +447,50 @@ def refundable(payment):
     return int(payment.amount_poisha) - int(refunded)
 
 
+@desk_action
 def refund_payment(payment_id, amount_poisha, reason, *, by_user_id):
     """Give money back on a payment, with the reason; commits and returns the Refund.
 
     A payment refunded in full is marked Refunded. Who may refund (payments-edit)
     is checked by the screen.
     """
-    _take_write_lock()
-    try:
-        if isinstance(amount_poisha, bool) or not isinstance(amount_poisha, int):
-            raise TypeError("amount_poisha must be an int")
-        payment = db.session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
-        if payment is None:
-            raise BillingError(_l("That payment does not exist."))
-        if payment.status is not PaymentStatus.PAID:
-            raise BillingError(_l("Only a paid payment can be refunded."))
-        text = _reason(reason)
-        if amount_poisha <= 0:
-            raise BillingError(_l("Enter an amount of more than 0."), field="amount")
-        left = refundable(payment)
-        if amount_poisha > left:
-            raise BillingError(_l("At most %(amount)s can still be refunded on this payment.",
-                                  amount=money(left)), field="amount")
-        refund = Refund(payment_id=payment.id, amount_poisha=amount_poisha, reason=text,
-                        refunded_by_id=by_user_id)
-        db.session.add(refund)
-        if amount_poisha == left:
-            payment.status = PaymentStatus.REFUNDED
-    except Exception:
-        db.session.rollback()
-        raise
-    _commit()
+    if isinstance(amount_poisha, bool) or not isinstance(amount_poisha, int):
+        raise TypeError("amount_poisha must be an int")
+    payment = locking.lock_payment(payment_id)
+    if payment.status is not PaymentStatus.PAID:
+        raise BillingError(_l("Only a paid payment can be refunded."))
+    text = _reason(reason)
+    if amount_poisha <= 0:
+        raise BillingError(_l("Enter an amount of more than 0."), field="amount")
+    left = refundable(payment)
+    if amount_poisha > left:
+        raise BillingError(_l("At most %(amount)s can still be refunded on this payment.",
+                              amount=money(left)), field="amount")
+    refund = Refund(payment_id=payment.id, amount_poisha=amount_poisha, reason=text,
+                    refunded_by_id=by_user_id)
+    db.session.add(refund)
+    if amount_poisha == left:
+        payment.status = PaymentStatus.REFUNDED
+    db.session.flush()
+    if payment.invoice is not None:
+        _event(events.PAYMENT_REFUNDED, payment.invoice, by_user_id, payment_id=payment.id,
+               refund_id=refund.id, amount_poisha=amount_poisha)
     return refund
 
 
+@desk_action
 def cancel_invoice(invoice_id, reason, *, by_user_id):
     """Cancel an invoice nobody has (net) paid anything on, with the reason; commits."""
-    _take_write_lock()
-    try:
-        invoice = _invoice_locked(invoice_id)
-        if invoice.cancelled_at is not None:
-            raise BillingError(_l("Invoice %(number)s is already cancelled.", number=invoice.number))
-        text = _reason(reason)
-        if totals(invoice).net_paid > 0:
-            raise BillingError(_l("Invoice %(number)s has payments; refund them before "
-                                  "cancelling it.", number=invoice.number))
-        invoice.cancelled_at = utcnow()
-        invoice.cancel_reason = text
-    except Exception:
-        db.session.rollback()
-        raise
-    _commit()
+    invoice = locking.lock_invoice(invoice_id)
+    if invoice.cancelled_at is not None:
+        raise BillingError(_l("Invoice %(number)s is already cancelled.", number=invoice.number))
+    text = _reason(reason)
+    if totals(invoice).net_paid > 0:
+        raise BillingError(_l("Invoice %(number)s has payments; refund them before "
+                              "cancelling it.", number=invoice.number))
+    invoice.cancelled_at = utcnow()
+    invoice.cancel_reason = text
+    _event(events.INVOICE_CANCELLED, invoice, by_user_id, number=invoice.number)
     return invoice
 
 
@@ -465,13 +505,13 @@ class Expectations:
     keys_in_office: int
 
 
+@desk_action
 def open_shift(branch_id, *, by_user_id):
     """Open a shift for the user at a branch; refused while they have one open. Commits."""
     if open_shift_of(by_user_id) is not None:
         raise BillingError(_l("You already have an open shift; close it first."))
     shift = Shift(branch_id=branch_id, staff_id=by_user_id, opened_at=utcnow())
     db.session.add(shift)
-    _commit()
     return shift
 
 
@@ -502,42 +542,37 @@ def shift_expectations(shift_id, *, until=None):
                         keys_in_office=int(keys))
 
 
+@desk_action
 def close_shift(shift_id, counted_cash_poisha, counted_keys, *, by_user_id, note):
     """Close the user's shift with the counted cash and keys; the difference is logged. Commits."""
-    _take_write_lock()
-    try:
-        if isinstance(counted_cash_poisha, bool) or not isinstance(counted_cash_poisha, int):
-            raise TypeError("counted_cash_poisha must be an int")
-        shift = db.session.get(Shift, shift_id, with_for_update=True, populate_existing=True)
-        if shift is None or shift.staff_id != by_user_id:
-            raise BillingError(_l("This is not your open shift."))
-        if shift.closed_at is not None:
-            raise BillingError(_l("This shift is already closed."))
-        if counted_cash_poisha < 0:
-            raise BillingError(_l("The amount cannot be negative."), field="cash")
-        if counted_keys is None or counted_keys < 0:
-            raise BillingError(_l("Enter the number of keys counted."), field="keys")
-        now = utcnow()
-        expected = shift_expectations(shift.id, until=now)
-        shift.closed_at = now
-        shift.expected_by_method = {k: v for k, v in expected.by_method.items() if v}
-        shift.expected_cash_poisha = expected.cash_poisha
-        shift.counted_cash_poisha = counted_cash_poisha
-        shift.expected_keys = expected.keys_in_office
-        shift.counted_keys = counted_keys
-        shift.note = (note or "").strip()[:255] or None
-        cash_difference = counted_cash_poisha - expected.cash_poisha
-        keys_difference = counted_keys - expected.keys_in_office
-        # The log keeps the English wording, like every other entry's summary.
-        audit.record(ActivityAction.UPDATE, model="Shift", object_id=shift.id,
-                     branch_id=shift.branch_id,
-                     summary=(f"Shift closed: cash difference {money(cash_difference)}, "
-                              f"keys difference {keys_difference:+d}"),
-                     changes={"cash_difference_poisha": cash_difference,
-                              "keys_difference": keys_difference})
-    except Exception:
-        db.session.rollback()
-        raise
-    _commit()
+    if isinstance(counted_cash_poisha, bool) or not isinstance(counted_cash_poisha, int):
+        raise TypeError("counted_cash_poisha must be an int")
+    shift = db.session.get(Shift, shift_id, with_for_update=True, populate_existing=True)
+    if shift is None or shift.staff_id != by_user_id:
+        raise BillingError(_l("This is not your open shift."))
+    if shift.closed_at is not None:
+        raise BillingError(_l("This shift is already closed."))
+    if counted_cash_poisha < 0:
+        raise BillingError(_l("The amount cannot be negative."), field="cash")
+    if counted_keys is None or counted_keys < 0:
+        raise BillingError(_l("Enter the number of keys counted."), field="keys")
+    now = utcnow()
+    expected = shift_expectations(shift.id, until=now)
+    shift.closed_at = now
+    shift.expected_by_method = {k: v for k, v in expected.by_method.items() if v}
+    shift.expected_cash_poisha = expected.cash_poisha
+    shift.counted_cash_poisha = counted_cash_poisha
+    shift.expected_keys = expected.keys_in_office
+    shift.counted_keys = counted_keys
+    shift.note = (note or "").strip()[:255] or None
+    cash_difference = counted_cash_poisha - expected.cash_poisha
+    keys_difference = counted_keys - expected.keys_in_office
+    # The log keeps the English wording, like every other entry's summary.
+    audit.record(ActivityAction.UPDATE, model="Shift", object_id=shift.id,
+                 branch_id=shift.branch_id,
+                 summary=(f"Shift closed: cash difference {money(cash_difference)}, "
+                          f"keys difference {keys_difference:+d}"),
+                 changes={"cash_difference_poisha": cash_difference,
+                          "keys_difference": keys_difference})
     return shift
 

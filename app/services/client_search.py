@@ -7,15 +7,13 @@ client (has dues / paid / overdue) is one definition used by every list.
 
 import sqlalchemy as sa
 
-from app.extensions import db
 from app.models import Client
 from app.models import Locker
-from app.models import Payment
-from app.models import PaymentStatus
 from app.models import Rental
 from app.models import RentalStatus
 from app.models import Tag
-from app.models import utcnow
+from app.services import billing
+from app.services import clock
 from app.services.phones import InvalidPhone
 from app.services.phones import normalise_bd_mobile
 
@@ -58,29 +56,18 @@ def search_condition(text):
     return sa.and_(*conditions)
 
 
-def _rental_paid():
-    return sa.select(sa.func.coalesce(sa.func.sum(Payment.amount_poisha), 0)).where(
-        Payment.rental_id == Rental.id, Payment.status == PaymentStatus.PAID
-    ).correlate(Rental).scalar_subquery()
+def payment_state_condition(state, today=None):
+    """Clients that owe money, have paid everything, or are past due (billing's one definition).
 
-
-def _unpaid_rentals(*extra):
-    return sa.select(Rental.client_id).where(
-        Rental.status != RentalStatus.CANCELLED, Rental.price_poisha > _rental_paid(), *extra)
-
-
-def payment_state_condition(state):
-    """Clients that have dues, have paid everything, or are overdue.
-
-    Dues: a rental (not cancelled) whose payments fall short of its price.
-    Overdue: such a rental that has already ended.
+    Dues: an invoice (not cancelled) with an open balance. Overdue: such an
+    invoice past its due date, or an instalment of it, at the branch's `today`.
     """
     if state == DUES:
-        return Client.id.in_(_unpaid_rentals())
+        return Client.id.in_(billing.clients_owing())
     if state == OVERDUE:
-        return Client.id.in_(_unpaid_rentals(Rental.ends_at < utcnow()))
+        return Client.id.in_(billing.clients_owing(overdue_on=today or clock.today()))
     if state == PAID:
-        return Client.id.not_in(_unpaid_rentals())
+        return Client.id.not_in(billing.clients_owing())
     raise ValueError(state)
 
 
@@ -88,9 +75,3 @@ def tag_condition(tag_id):
     """Clients carrying the tag."""
     return Client.tags.any(Tag.id == int(tag_id))
 
-
-def find_clients(text, limit=20):
-    """Clients matching the search box, best known first (for quick lookups)."""
-    return db.session.execute(
-        db.select(Client).where(search_condition(text)).order_by(Client.full_name).limit(limit)
-    ).scalars().all()

@@ -3,8 +3,11 @@
 register_client() is one desk action: the client, their files, the signature
 of the current terms, their tags and the activity log are saved together or
 not at all, and files written for a registration that fails are removed
-again. Every refusal raises ClientError with a translated message and, where
-a form field is to blame, the field's name.
+again. update_client() is the one door for correcting a client afterwards
+(the generic client list uses it): the same field checks as registration, in
+one function, plus the branch and status rules. Every refusal raises
+ClientError with a translated message and, where a form field is to blame,
+the field's name.
 """
 
 import base64
@@ -28,11 +31,15 @@ from app.models import Language
 from app.models import Tag
 from app.models import TermsSignature
 from app.models import TermsVersion
-from app.models import User
 from app.services import audit
+from app.services import events
 from app.services import uploads
+from app.services.access import may_act_on_branch
+from app.services.errors import Refusal
 from app.services.phones import InvalidPhone
 from app.services.phones import normalise_bd_mobile
+from app.services.transactions import desk_action
+from app.services.transactions import refuse_on_constraint
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DATA_URL_PREFIX = "data:image/png;base64,"
@@ -41,13 +48,8 @@ MAX_NOTE_LENGTH = 4000
 INK_THRESHOLD = 240
 
 
-class ClientError(ValueError):
+class ClientError(Refusal):
     """A client operation the rules refuse; `message` is for the screen, `field` the culprit."""
-
-    def __init__(self, message, field=None):
-        super().__init__(str(message))
-        self.message = message
-        self.field = field
 
 
 class DuplicateClient(ClientError):
@@ -56,6 +58,14 @@ class DuplicateClient(ClientError):
     def __init__(self, message, field, other):
         super().__init__(message, field)
         self.other = other
+
+
+# Another desk gave the same phone or NID to a client between our check and our commit
+# (constraint name; SQLite names the column).
+for _field in ("phone", "nid"):
+    for _name in (f"uq_client_{_field}", f"client.{_field}"):
+        refuse_on_constraint(_name, _l("This would duplicate an existing client. Nothing was saved."),
+                             _field)
 
 
 # --- terms & conditions ------------------------------------------------------------
@@ -196,13 +206,18 @@ def _duplicate(column, value):
 
 
 def _check_duplicates(phone, nid, *, exclude_id=None):
-    for column, value, field, message in (
-        (Client.phone, phone, "phone", _l("This phone number is already registered.")),
-        (Client.nid, nid, "nid", _l("This NID / passport number is already registered.")),
-    ):
+    """Refuse a phone or NID that another client (not `exclude_id`) already has, naming them."""
+    for column, value, field in ((Client.phone, phone, "phone"), (Client.nid, nid, "nid")):
         other = _duplicate(column, value) if value else None
-        if other is not None and other.id != exclude_id:
-            raise DuplicateClient(message, field, other)
+        if other is None or other.id == exclude_id:
+            continue
+        if field == "phone":
+            message = _l("This phone number is already registered to %(client)s.",
+                         client=other.full_name)
+        else:
+            message = _l("This NID / passport number is already registered to %(client)s.",
+                         client=other.full_name)
+        raise DuplicateClient(message, field, other)
 
 
 def _phone(raw, field, *, required):
@@ -221,12 +236,21 @@ def _text(value, limit):
     return value[:limit] or None
 
 
-def _check_branch(branch_id, by_user):
+def _check_branch(branch_id, by_user_id, *, client=None):
+    """The branch to register `client` in (None: a new client) or move them to.
+
+    A client may stay in a branch that has since been closed, but nobody is
+    registered in or moved to one. Staff limited to a branch keep to it,
+    whatever a form sent.
+    """
     branch = db.session.get(Branch, branch_id) if branch_id else None
-    if branch is None or not branch.is_active:
+    staying = client is not None and branch is not None and branch.id == client.branch_id
+    if branch is None or not (branch.is_active or staying):
         raise ClientError(_l("Choose a branch."), "branch")
-    if by_user is not None and by_user.branch_id not in (None, branch.id):
-        raise ClientError(_l("You can only register clients in your own branch."), "branch")
+    if not may_act_on_branch(by_user_id, branch.id):
+        if client is None:
+            raise ClientError(_l("You can only register clients in your own branch."), "branch")
+        raise ClientError(_l("You can only move a client to your own branch."), "branch")
     return branch
 
 
@@ -236,6 +260,54 @@ def _check_birth_date(value):
     if value > date.today() or value.year < 1900:
         raise ClientError(_l("Enter a real date of birth."), "date_of_birth")
     return value
+
+
+def _check_referrer(referred_by_id, by_user_id, *, client=None):
+    """The client who referred `client` (None: a new client), or None for nobody."""
+    if referred_by_id in (None, ""):
+        return None
+    referrer = db.session.get(Client, int(referred_by_id))
+    # Staff limited to a branch only ever look up that branch's clients.
+    if referrer is None or not may_act_on_branch(by_user_id, referrer.branch_id):
+        raise ClientError(_l("No client has that phone number."), "referred_by")
+    if client is not None and referrer.id == client.id:
+        raise ClientError(_l("A client cannot refer themself."), "referred_by")
+    return referrer
+
+
+def _checked_details(data, *, by_user_id, client=None):
+    """The client's details in `data`, cleaned and checked, as Client attributes.
+
+    The one place for the rules on what the desk types about a client, used
+    when registering (`client` None) and when editing `client`: a branch the
+    user may act on, a name, a Bangladesh mobile stored as +8801XXXXXXXXX,
+    no phone or NID of another client, a real birth date and a referrer who
+    exists (and is not the client). Raises ClientError naming the field.
+    """
+    branch = _check_branch(data.get("branch_id"), by_user_id, client=client)
+    full_name = _text(data.get("full_name"), 120)
+    if full_name is None:
+        raise ClientError(_l("Enter the client's full name."), "full_name")
+    phone = _phone(data.get("phone"), "phone", required=True)
+    emergency_contact_phone = _phone(data.get("emergency_contact_phone"),
+                                     "emergency_contact_phone", required=False)
+    nid = _text(data.get("nid"), 32)
+    _check_duplicates(phone, nid, exclude_id=client.id if client is not None else None)
+    return {
+        "branch": branch, "full_name": full_name, "phone": phone,
+        "email": _text(data.get("email"), 255), "nid": nid,
+        "address": _text(data.get("address"), 255), "notes": _text(data.get("notes"), 10_000),
+        "gender": data.get("gender") or None,
+        "date_of_birth": _check_birth_date(data.get("date_of_birth")),
+        "emergency_contact_name": _text(data.get("emergency_contact_name"), 120),
+        "emergency_contact_phone": emergency_contact_phone,
+        "tier": _text(data.get("tier"), 40),
+        "referred_by": _check_referrer(data.get("referred_by_id"), by_user_id, client=client),
+        "preferred_language": data.get("preferred_language") or Language.BENGALI,
+        "opt_in_email": bool(data.get("opt_in_email")),
+        "opt_in_sms": bool(data.get("opt_in_sms")),
+        "opt_in_whatsapp": bool(data.get("opt_in_whatsapp")),
+    }
 
 
 def _check_files(photo, id_scan):
@@ -273,22 +345,15 @@ def register_client(*, branch_id, full_name, phone, by_user_id, ip=None, email=N
     must sign them. All or nothing: on any refusal or error no row is saved
     and no file is left behind.
     """
-    by_user = db.session.get(User, by_user_id) if by_user_id is not None else None
-    branch = _check_branch(branch_id, by_user)
-    full_name = _text(full_name, 120)
-    if full_name is None:
-        raise ClientError(_l("Enter the client's full name."), "full_name")
-    phone = _phone(phone, "phone", required=True)
-    emergency_contact_phone = _phone(emergency_contact_phone, "emergency_contact_phone",
-                                     required=False)
-    nid = _text(nid, 32)
-    _check_duplicates(phone, nid)
-    date_of_birth = _check_birth_date(date_of_birth)
-    referred_by = None
-    if referred_by_id is not None:
-        referred_by = db.session.get(Client, referred_by_id)
-        if referred_by is None:
-            raise ClientError(_l("No client has that phone number."), "referred_by")
+    details = _checked_details({
+        "branch_id": branch_id, "full_name": full_name, "phone": phone, "email": email,
+        "nid": nid, "address": address, "notes": notes, "gender": gender,
+        "date_of_birth": date_of_birth, "emergency_contact_name": emergency_contact_name,
+        "emergency_contact_phone": emergency_contact_phone, "tier": tier,
+        "referred_by_id": referred_by_id, "preferred_language": preferred_language,
+        "opt_in_email": opt_in_email, "opt_in_sms": opt_in_sms,
+        "opt_in_whatsapp": opt_in_whatsapp,
+    }, by_user_id=by_user_id)
     tags = _tags(tag_ids)
     _check_files(photo, id_scan)
     terms = _terms_to_sign(terms_version_id)
@@ -297,15 +362,7 @@ def register_client(*, branch_id, full_name, phone, by_user_id, ip=None, email=N
 
     written = []
     try:
-        client = Client(
-            branch=branch, full_name=full_name, phone=phone, email=_text(email, 255), nid=nid,
-            address=_text(address, 255), notes=_text(notes, 10_000), gender=gender,
-            date_of_birth=date_of_birth, emergency_contact_name=_text(emergency_contact_name, 120),
-            emergency_contact_phone=emergency_contact_phone, tier=_text(tier, 40),
-            referred_by=referred_by, preferred_language=preferred_language or Language.BENGALI,
-            opt_in_email=bool(opt_in_email), opt_in_sms=bool(opt_in_sms),
-            opt_in_whatsapp=bool(opt_in_whatsapp), status=ClientStatus.ACTIVE, tags=tags,
-        )
+        client = Client(**details, status=ClientStatus.ACTIVE, tags=tags)
         if photo is not None:
             client.photo_path = uploads.store_image(photo, "clients")
             written.append(client.photo_path)
@@ -319,12 +376,14 @@ def register_client(*, branch_id, full_name, phone, by_user_id, ip=None, email=N
             db.session.flush()
             if tags:
                 _log_tags(client, [], [tag.name for tag in tags])
+        events.record(events.CLIENT_REGISTERED, branch_id=client.branch_id, client_id=client.id,
+                      by_user_id=by_user_id)
         _commit(by_user_id)
     except IntegrityError as exc:
         db.session.rollback()
         _remove_files(written)
         # Someone registered the same phone or NID a moment ago: name that client.
-        _check_duplicates(phone, nid)
+        _check_duplicates(details["phone"], details["nid"])
         raise ClientError(_l("This would duplicate an existing client. Nothing was saved.")) from exc
     except Exception:
         db.session.rollback()
@@ -351,6 +410,33 @@ def _client(client_id):
     return client
 
 
+@desk_action
+def update_client(client_id, data, *, by_user_id):
+    """Correct a client's details, branch and status; returns the client.
+
+    `data` holds every field of the client list's edit form (branch_id,
+    full_name, phone, …, referred_by_id, status, ban_reason, notes); a field
+    left out is emptied, as a form sent without it would. The details pass the
+    checks registration uses, the status the rules of set_status(). Staff
+    limited to a branch can neither edit a client of another branch nor move
+    one there.
+    """
+    client = db.session.get(Client, client_id, with_for_update=True, populate_existing=True) \
+        if client_id is not None else None
+    if client is None:
+        raise ClientError(_l("That client does not exist."))
+    if not may_act_on_branch(by_user_id, client.branch_id):
+        raise ClientError(_l("This client belongs to another branch."))
+    details = _checked_details(data, by_user_id=by_user_id, client=client)
+    for name, value in details.items():
+        setattr(client, name, value)
+    set_status(client.id, data.get("status"), by_user_id=by_user_id,
+               reason=data.get("ban_reason"))
+    _flush_as(by_user_id)
+    return client
+
+
+@desk_action
 def set_status(client_id, status, *, by_user_id, reason=None):
     """Make a client Active, Inactive or Banned; a ban needs a reason, and only a ban keeps one."""
     client = _client(client_id)
@@ -364,7 +450,7 @@ def set_status(client_id, status, *, by_user_id, reason=None):
         raise ClientError(_l("Give the reason for the ban."), "ban_reason")
     client.status = status
     client.ban_reason = reason if status is ClientStatus.BANNED else None
-    _commit(by_user_id)
+    _flush_as(by_user_id)
     return client
 
 
@@ -402,6 +488,16 @@ def add_note(client_id, body, *, by_user_id):
     db.session.add(note)
     _commit(by_user_id)
     return note
+
+
+def _flush_as(by_user_id):
+    """Write the changes so far with the activity log naming `by_user_id` (the desk action commits).
+
+    Inside a request the log would name the signed-in user anyway; a job or a
+    command has nobody else to name.
+    """
+    with audit.acting_as(by_user_id):
+        db.session.flush()
 
 
 def _commit(by_user_id):

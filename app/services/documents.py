@@ -19,7 +19,8 @@ from flask import render_template
 from app.extensions import db
 from app.models import Invoice
 from app.models import Payment
-from app.models import PaymentStatus
+from app.services import billing
+from app.services import money
 from app.services import settings
 from app.services.pdf import LANGUAGES
 from app.services.pdf import bilingual
@@ -28,8 +29,6 @@ from app.services.pdf import font_stack
 from app.services.pdf import render_html
 
 DEFAULT_TIMEZONE = "Asia/Dhaka"
-# Payments that did not bring money in count for nothing on a document.
-NOT_RECEIVED = (PaymentStatus.PENDING, PaymentStatus.CANCELLED)
 
 
 class DocumentError(LookupError):
@@ -37,21 +36,6 @@ class DocumentError(LookupError):
 
 
 # --- numbers -------------------------------------------------------------------------
-
-_BENGALI_DIGITS = str.maketrans("0123456789", "০১২৩৪৫৬৭৮৯")
-
-
-def bengali_digits(text):
-    """`text` with every ASCII digit 0–9 written as a Bengali digit ০–৯."""
-    return str(text).translate(_BENGALI_DIGITS)
-
-
-def taka_figure(poisha):
-    """Integer poisha as "1,250.50" (or "-50.00"), with no currency sign."""
-    sign = "-" if poisha < 0 else ""
-    taka, rest = divmod(abs(int(poisha)), 100)
-    return f"{sign}{taka:,}.{rest:02d}"
-
 
 _EN_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
             "fourteen fifteen sixteen seventeen eighteen nineteen").split()
@@ -167,22 +151,6 @@ def _payment(payment_id):
     return payment
 
 
-def paid_on_invoice(invoice, *, up_to=None):
-    """Money received against `invoice` (payments up to and including `up_to`), less refunds.
-
-    Pending and cancelled payments count for nothing; a refund counts whatever
-    status its payment was given.
-    """
-    total = 0
-    for payment in invoice.payments:
-        if payment.status in NOT_RECEIVED:
-            continue
-        if up_to is not None and (payment.paid_at, payment.id) > (up_to.paid_at, up_to.id):
-            continue
-        total += payment.amount_poisha - sum(refund.amount_poisha for refund in payment.refunds)
-    return total
-
-
 class _Printer:
     """Figures, amounts and dates as this company prints them (Bengali digits or not)."""
 
@@ -191,10 +159,10 @@ class _Printer:
         self.zone = get_timezone(zone or DEFAULT_TIMEZONE)
 
     def digits(self, text):
-        return bengali_digits(text) if self.bengali else str(text)
+        return money.bengali_digits(text) if self.bengali else str(text)
 
     def taka(self, poisha):
-        return "৳" + self.digits(taka_figure(poisha))
+        return money.format_taka(poisha, bengali=self.bengali)
 
     def moment(self, value):
         """A naive UTC datetime as "17/03/2026 14:05" in the branch's clock."""
@@ -223,7 +191,7 @@ def invoice_html(invoice_id):
     """The HTML the A4 invoice is made from."""
     invoice = _invoice(invoice_id)
     printer = _Printer(invoice.branch.timezone if invoice.branch else None)
-    paid = paid_on_invoice(invoice)
+    paid = billing.received_up_to(invoice)
     return _render("documents/invoice.html", invoice=invoice, client=invoice.client,
                    lines=invoice.lines, instalments=invoice.instalments, paid_poisha=paid,
                    balance_poisha=invoice.total_poisha - paid, p=printer,
@@ -244,12 +212,12 @@ def receipt_html(payment_id, *, height_mm=_FIRST_PASS_HEIGHT_MM):
     invoice = payment.invoice
     balance = None
     if invoice is not None:
-        balance = invoice.total_poisha - paid_on_invoice(invoice, up_to=payment)
+        balance = invoice.total_poisha - billing.received_up_to(invoice, payment)
     return _render("documents/receipt.html", width_mm=RECEIPT_WIDTH_MM, height_mm=height_mm,
                    margin_mm=RECEIPT_MARGIN_MM, payment=payment, invoice=invoice,
                    client=payment.client, method=bilingual(payment.method.label),
                    status=bilingual(payment.status.label), balance_poisha=balance, p=printer,
-                   received=payment.status not in NOT_RECEIVED,
+                   received=payment.status in billing.RECEIVED,
                    words=printer.words(payment.amount_poisha))
 
 

@@ -10,17 +10,17 @@ is 0, and refunds and fees never take more than is held. "Held on a locker"
 is the sum of the client's lines on that locker's keys, so a renewal (a new
 rental row) or a re-key (a new key row) keeps what the client paid.
 
-Concurrency: every action locks, in this order, the rental holding the
-locker, the locker, its keys and then the client (the order the rental
-service uses: rental, then locker), and reads the client's ledger lines with
-SELECT … FOR UPDATE. A locking read sees the latest committed rows even under
-MariaDB's REPEATABLE READ, so two desks refunding the same deposit are applied
-one after the other and the second sees what the first left.
+Concurrency: every action locks, in this order, the locker, the rental
+holding it (the locker's lock order, app.services.locking), its keys and
+then the client, and reads the client's ledger lines with SELECT … FOR
+UPDATE. A locking read sees the latest committed rows even under MariaDB's
+REPEATABLE READ, so two desks refunding the same deposit are applied one
+after the other and the second sees what the first left.
 
-Actions that end in another service's commit (rentals.release,
-maintenance.open_ticket, maintenance.resolve_ticket) flush their own writes
-first and call that service last: its commit saves everything in one
-transaction, and its rollback on a refusal undoes everything.
+Every action is one desk action (app.services.transactions). One that also
+releases the rental or opens/resolves a maintenance ticket calls that
+service inside its own transaction: everything is saved together, and a
+refusal anywhere undoes everything.
 """
 
 import re
@@ -36,7 +36,6 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.i18n import money
-from app.i18n import taka_plain
 from app.models import Client
 from app.models import DepositEntry
 from app.models import DepositEntryKind
@@ -44,7 +43,6 @@ from app.models import Key
 from app.models import KeyEvent
 from app.models import KeyEventKind
 from app.models import KeyState
-from app.models import Locker
 from app.models import LockerStatus
 from app.models import MaintenanceTicket
 from app.models import Payment
@@ -55,11 +53,16 @@ from app.models import RentalStatus
 from app.models import TicketPriority
 from app.models import TicketStatus
 from app.models import User
+from app.services import events
+from app.services import keys as keys_service
+from app.services import locking
 from app.services import maintenance
 from app.services import rentals
-from app.services.lockers import key_tag_for
+from app.services.errors import Refusal
 from app.services.money import InvalidAmount
 from app.services.money import parse_taka as taka_to_poisha
+from app.services.money import plain_taka
+from app.services.transactions import desk_action
 
 SETTLE_DEPOSIT = "deposit"
 SETTLE_CHARGE = "charge"
@@ -67,18 +70,12 @@ SETTLE_CHARGE = "charge"
 RETURN_TARGETS = (LockerStatus.CLEANING, LockerStatus.AVAILABLE)
 # ৳9,999,999.99: anything larger is a typing slip, not a key deposit or fee.
 MAX_AMOUNT_POISHA = 999_999_999
-MAX_TAG_LENGTH = 40
 LOST_KEY_FEE_REFERENCE = "lost key fee"
 
 
 
-class HandoverError(ValueError):
+class HandoverError(Refusal):
     """A key or deposit action the rules refuse; nothing was saved."""
-
-    def __init__(self, message, field=None):
-        super().__init__(str(message))
-        self.message = message
-        self.field = field
 
 
 @dataclass
@@ -122,7 +119,7 @@ def parse_taka(text, field):
 
 def taka_text(poisha):
     """Integer poisha as the plain taka text a form field is prefilled with ("500.00")."""
-    return taka_plain(poisha)
+    return plain_taka(poisha)
 
 
 def _amount(value, field):
@@ -146,15 +143,13 @@ def _check_branch(branch_id, by_user_id):
 
 
 def _lock_locker(locker_id, by_user_id):
-    """(holding rental or None, locker), both locked for this transaction, freshly read."""
-    rental = db.session.execute(
-        db.select(Rental).where(Rental.holding_locker_id == locker_id).with_for_update()
-        .execution_options(populate_existing=True)).scalar_one_or_none()
-    locker = db.session.get(Locker, locker_id, with_for_update=True, populate_existing=True)
-    if locker is None:
-        raise HandoverError(_l("That locker does not exist."))
-    _check_branch(locker.branch_id, by_user_id)
-    return rental, locker
+    """(holding rental or None, locker), locked in the locker's lock order, freshly read."""
+    try:
+        locked = locking.lock_locker(locker_id)
+    except locking.NotFound as exc:
+        raise HandoverError(exc.message) from exc
+    _check_branch(locked.locker.branch_id, by_user_id)
+    return locked.rental, locked.locker
 
 
 def _lock_keys(locker_id):
@@ -221,6 +216,13 @@ def _event(key, kind, by_user_id, client_id=None, note=None):
                             note=(note or "").strip()[:255] or None))
 
 
+def _announce(name, locker, rental, client_id, key, by_user_id, **data):
+    """The domain event of a key action (after the key's own KeyEvent row)."""
+    events.record(name, branch_id=locker.branch_id, locker_id=locker.id, client_id=client_id,
+                  rental_id=rental.id if rental is not None else None, by_user_id=by_user_id,
+                  key_id=key.id, tag=key.tag, **data)
+
+
 def _entry(locker, client_id, rental, key, kind, amount, by_user_id, note=None):
     db.session.add(DepositEntry(branch_id=locker.branch_id, client_id=client_id,
                                 rental_id=rental.id if rental is not None else None,
@@ -235,42 +237,40 @@ def _refusal(exc):
 
 # --- desk actions --------------------------------------------------------------------------
 
+@desk_action
 def issue_key(locker_id, key_id, *, deposit_poisha, by_user_id):
     """Hand an In-office key to the client of the locker's active rental, taking a deposit.
 
     One transaction: the key goes With client, an ISSUED event names the client
     and staff, and a TAKEN ledger line records the deposit when it is not 0.
     """
-    try:
-        rental, locker = _lock_locker(locker_id, by_user_id)
-        keys = _lock_keys(locker.id)
-        key = _pick_key(keys, key_id)
-        deposit = _amount(deposit_poisha, "deposit")
-        if locker.needs_rekey:
-            raise HandoverError(_l("Locker %(number)s needs a new key or lock first: record it "
-                                   "under Re-key.", number=locker.number))
-        if rental is None or rental.status is not RentalStatus.ACTIVE:
-            raise HandoverError(_l("Locker %(number)s has no active rental. Assign it to a "
-                                   "client first.", number=locker.number))
-        for other in keys:
-            if other.state is KeyState.WITH_CLIENT:
-                raise HandoverError(_l("Key %(tag)s of this locker is already with a client. "
-                                       "Take it back first.", tag=other.tag), "key")
-        if key.state is not KeyState.IN_OFFICE:
-            raise HandoverError(_l("Key %(tag)s is %(state)s and cannot be issued.",
-                                   tag=key.tag, state=key.state.label), "key")
-        client = _lock_client(rental.client_id)
-        key.state = KeyState.WITH_CLIENT
-        _event(key, KeyEventKind.ISSUED, by_user_id, client.id)
-        if deposit:
-            _entry(locker, client.id, rental, key, DepositEntryKind.TAKEN, deposit, by_user_id)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    rental, locker = _lock_locker(locker_id, by_user_id)
+    keys = _lock_keys(locker.id)
+    key = _pick_key(keys, key_id)
+    deposit = _amount(deposit_poisha, "deposit")
+    if locker.needs_rekey:
+        raise HandoverError(_l("Locker %(number)s needs a new key or lock first: record it "
+                               "under Re-key.", number=locker.number))
+    if rental is None or rental.status is not RentalStatus.ACTIVE:
+        raise HandoverError(_l("Locker %(number)s has no active rental. Assign it to a "
+                               "client first.", number=locker.number))
+    for other in keys:
+        if other.state is KeyState.WITH_CLIENT:
+            raise HandoverError(_l("Key %(tag)s of this locker is already with a client. "
+                                   "Take it back first.", tag=other.tag), "key")
+    if key.state is not KeyState.IN_OFFICE:
+        raise HandoverError(_l("Key %(tag)s is %(state)s and cannot be issued.",
+                               tag=key.tag, state=key.state.label), "key")
+    client = _lock_client(rental.client_id)
+    key.state = KeyState.WITH_CLIENT
+    _event(key, KeyEventKind.ISSUED, by_user_id, client.id)
+    _announce(events.KEY_ISSUED, locker, rental, client.id, key, by_user_id, deposit_poisha=deposit)
+    if deposit:
+        _entry(locker, client.id, rental, key, DepositEntryKind.TAKEN, deposit, by_user_id)
     return key
 
 
+@desk_action
 def return_key(key_id, *, refund_poisha, by_user_id, locker_to=LockerStatus.CLEANING):
     """Take a key back, refund (part of) the deposit held, and end the client's rental.
 
@@ -279,47 +279,43 @@ def return_key(key_id, *, refund_poisha, by_user_id, locker_to=LockerStatus.CLEA
     Available) in the same transaction; if the rental already ended, the key
     is just taken back.
     """
+    rental, locker = _lock_locker(_locker_of_key(key_id), by_user_id)
+    keys = _lock_keys(locker.id)
+    key = _pick_key(keys, key_id)
+    if key.state is not KeyState.WITH_CLIENT:
+        raise HandoverError(_l("Key %(tag)s is not with a client.", tag=key.tag), "key")
+    refund = _amount(refund_poisha, "refund")
+    if locker_to not in RETURN_TARGETS:
+        raise HandoverError(_l("After a rental a locker goes to Cleaning or Available."),
+                            "locker_to")
+    client_id = issued_to(key.id)
+    if rental is not None and rental.client_id != client_id:
+        rental = None  # someone else's rental: not ours to end
+    held = 0
+    if client_id is not None:
+        _lock_client(client_id)
+        held = _held_on(_locked_entries(client_id), keys)
+    if refund > held:
+        raise HandoverError(_l("Only %(held)s of deposit is held for this client on this "
+                               "locker; refund at most that.", held=money(held)), "refund")
+    key.state = KeyState.IN_OFFICE
+    _event(key, KeyEventKind.RETURNED, by_user_id, client_id)
+    _announce(events.KEY_RETURNED, locker, rental, client_id, key, by_user_id, refund_poisha=refund)
+    if refund:
+        _entry(locker, client_id, rental or _last_rental(client_id, locker.id), key,
+               DepositEntryKind.REFUNDED, -refund, by_user_id)
+    if rental is None:
+        return KeyReturned(key, refund)
     try:
-        rental, locker = _lock_locker(_locker_of_key(key_id), by_user_id)
-        keys = _lock_keys(locker.id)
-        key = _pick_key(keys, key_id)
-        if key.state is not KeyState.WITH_CLIENT:
-            raise HandoverError(_l("Key %(tag)s is not with a client.", tag=key.tag), "key")
-        refund = _amount(refund_poisha, "refund")
-        if locker_to not in RETURN_TARGETS:
-            raise HandoverError(_l("After a rental a locker goes to Cleaning or Available."),
-                                "locker_to")
-        client_id = issued_to(key.id)
-        if rental is not None and rental.client_id != client_id:
-            rental = None  # someone else's rental: not ours to end
-        held = 0
-        if client_id is not None:
-            _lock_client(client_id)
-            held = _held_on(_locked_entries(client_id), keys)
-        if refund > held:
-            raise HandoverError(_l("Only %(held)s of deposit is held for this client on this "
-                                   "locker; refund at most that.", held=money(held)), "refund")
-        key.state = KeyState.IN_OFFICE
-        _event(key, KeyEventKind.RETURNED, by_user_id, client_id)
-        if refund:
-            _entry(locker, client_id, rental or _last_rental(client_id, locker.id), key,
-                   DepositEntryKind.REFUNDED, -refund, by_user_id)
-        if rental is None:
-            db.session.commit()
-            return KeyReturned(key, refund)
-        db.session.flush()
-        try:
-            # Commits our writes with the release, or rolls them back with it.
-            released = rentals.release(rental.id, by_user_id=by_user_id, locker_to=locker_to,
-                                       reason="key returned")
-        except rentals.RentalError as exc:
-            raise _refusal(exc) from exc
-    except Exception:
-        db.session.rollback()
-        raise
+        # Part of this transaction: a refused release undoes the return as well.
+        released = rentals.release(rental.id, by_user_id=by_user_id, locker_to=locker_to,
+                                   reason="key returned")
+    except rentals.RentalError as exc:
+        raise _refusal(exc) from exc
     return KeyReturned(key, refund, released)
 
 
+@desk_action
 def report_lost_key(key_id, *, fee_poisha, settle, by_user_id, note=None):
     """Log a lost key: mark it compromised, take the fee, block the locker until re-keyed.
 
@@ -328,89 +324,56 @@ def report_lost_key(key_id, *, fee_poisha, settle, by_user_id, note=None):
     The client keeps the rental; a High maintenance ticket asks for the re-key.
     A key lost in the office has no client and no fee.
     """
+    rental, locker = _lock_locker(_locker_of_key(key_id), by_user_id)
+    keys = _lock_keys(locker.id)
+    key = _pick_key(keys, key_id)
+    if key.state not in (KeyState.WITH_CLIENT, KeyState.IN_OFFICE):
+        raise HandoverError(_l("Key %(tag)s is already marked %(state)s.", tag=key.tag,
+                               state=key.state.label), "key")
+    fee = _amount(fee_poisha, "fee")
+    client_id = issued_to(key.id) if key.state is KeyState.WITH_CLIENT else None
+    if client_id is None and fee:
+        raise HandoverError(_l("A key lost in the office has no client to pay a fee; set the "
+                               "fee to 0."), "fee")
+    if fee and settle not in (SETTLE_DEPOSIT, SETTLE_CHARGE):
+        raise HandoverError(_l("Choose how the fee is paid."), "settle")
+    if rental is not None and rental.client_id != client_id:
+        rental = None
+    rental = rental or _last_rental(client_id, locker.id)
+    payment = None
+    entries = []
+    if client_id is not None:
+        _lock_client(client_id)
+        entries = _locked_entries(client_id)
+    if fee and settle == SETTLE_DEPOSIT:
+        held = _held_on(entries, keys)
+        if held < fee:
+            raise HandoverError(_l("Only %(held)s of deposit is held, less than the fee of "
+                                   "%(fee)s. Charge the fee instead.", held=money(held),
+                                   fee=money(fee)), "settle")
+        _entry(locker, client_id, rental, key, DepositEntryKind.FEE_DEDUCTED, -fee, by_user_id)
+    elif fee:
+        payment = Payment(branch_id=locker.branch_id, client_id=client_id,
+                          rental_id=rental.id if rental is not None else None,
+                          amount_poisha=fee, method=PaymentMethod.CASH,
+                          status=PaymentStatus.PAID, reference=LOST_KEY_FEE_REFERENCE,
+                          received_by_id=by_user_id)
+        db.session.add(payment)
+    key.state = KeyState.COMPROMISED
+    _event(key, KeyEventKind.LOST, by_user_id, client_id, note)
+    _announce(events.KEY_LOST, locker, rental, client_id, key, by_user_id, fee_poisha=fee)
+    _event(key, KeyEventKind.COMPROMISED, by_user_id, client_id)
+    locker.needs_rekey = True
+    db.session.flush()
     try:
-        rental, locker = _lock_locker(_locker_of_key(key_id), by_user_id)
-        keys = _lock_keys(locker.id)
-        key = _pick_key(keys, key_id)
-        if key.state not in (KeyState.WITH_CLIENT, KeyState.IN_OFFICE):
-            raise HandoverError(_l("Key %(tag)s is already marked %(state)s.", tag=key.tag,
-                                   state=key.state.label), "key")
-        fee = _amount(fee_poisha, "fee")
-        client_id = issued_to(key.id) if key.state is KeyState.WITH_CLIENT else None
-        if client_id is None and fee:
-            raise HandoverError(_l("A key lost in the office has no client to pay a fee; set the "
-                                   "fee to 0."), "fee")
-        if fee and settle not in (SETTLE_DEPOSIT, SETTLE_CHARGE):
-            raise HandoverError(_l("Choose how the fee is paid."), "settle")
-        if rental is not None and rental.client_id != client_id:
-            rental = None
-        rental = rental or _last_rental(client_id, locker.id)
-        payment = None
-        entries = []
-        if client_id is not None:
-            _lock_client(client_id)
-            entries = _locked_entries(client_id)
-        if fee and settle == SETTLE_DEPOSIT:
-            held = _held_on(entries, keys)
-            if held < fee:
-                raise HandoverError(_l("Only %(held)s of deposit is held, less than the fee of "
-                                       "%(fee)s. Charge the fee instead.", held=money(held),
-                                       fee=money(fee)), "settle")
-            _entry(locker, client_id, rental, key, DepositEntryKind.FEE_DEDUCTED, -fee, by_user_id)
-        elif fee:
-            payment = Payment(branch_id=locker.branch_id, client_id=client_id,
-                              rental_id=rental.id if rental is not None else None,
-                              amount_poisha=fee, method=PaymentMethod.CASH,
-                              status=PaymentStatus.PAID, reference=LOST_KEY_FEE_REFERENCE,
-                              received_by_id=by_user_id)
-            db.session.add(payment)
-        key.state = KeyState.COMPROMISED
-        _event(key, KeyEventKind.LOST, by_user_id, client_id, note)
-        _event(key, KeyEventKind.COMPROMISED, by_user_id, client_id)
-        locker.needs_rekey = True
-        db.session.flush()
-        try:
-            # Commits the whole incident with the ticket, or rolls it all back.
-            opened = maintenance.open_ticket(
-                locker.id, _("Re-key locker %(number)s: key %(tag)s was reported lost.",
-                             number=locker.number, tag=key.tag),
-                priority=TicketPriority.HIGH, by_user_id=by_user_id, client_id=client_id,
-                take_out_of_use=False)
-        except maintenance.MaintenanceError as exc:
-            raise _refusal(exc) from exc
-    except Exception:
-        db.session.rollback()
-        raise
+        opened = maintenance.open_ticket(
+            locker.id, _("Re-key locker %(number)s: key %(tag)s was reported lost.",
+                         number=locker.number, tag=key.tag),
+            priority=TicketPriority.HIGH, by_user_id=by_user_id, client_id=client_id,
+            take_out_of_use=False)
+    except maintenance.MaintenanceError as exc:
+        raise _refusal(exc) from exc
     return LostKeyReported(key, fee, (settle if fee else None), payment, opened.ticket)
-
-
-def clean_tag(text):
-    """A key tag as typed, trimmed and upper-cased; refuses empty, spaced or long tags."""
-    tag = str(text or "").strip().upper()
-    if not tag:
-        raise HandoverError(_l("Enter the new key's tag."), "tag")
-    if len(tag) > MAX_TAG_LENGTH or re.search(r"\s", tag):
-        raise HandoverError(_l("A key tag has at most %(count)d characters and no spaces.",
-                               count=MAX_TAG_LENGTH), "tag")
-    return tag
-
-
-def _tag_taken(tag):
-    other = db.session.execute(db.select(Key).where(db.func.upper(Key.tag) == tag.upper())
-                               .limit(1)).scalar_one_or_none()
-    if other is not None:
-        raise HandoverError(_l("Key tag %(tag)s is already in use.", tag=other.tag), "tag")
-
-
-def suggested_tag(locker):
-    """A free tag for a locker's replacement key: "K-DHN-M-001-R1", "-R2", …"""
-    base = key_tag_for(locker.branch, locker.number)
-    taken = {tag.upper() for tag in db.session.execute(
-        db.select(Key.tag).where(db.func.upper(Key.tag).like(f"{base.upper()}%"))).scalars()}
-    n = 1
-    while f"{base}-R{n}".upper() in taken:
-        n += 1
-    return f"{base}-R{n}"[:MAX_TAG_LENGTH]
 
 
 def _rekey_tickets(locker_id, tags):
@@ -430,6 +393,7 @@ def _rekey_tickets(locker_id, tags):
             if any(pattern.search(ticket.description or "") for pattern in patterns)]
 
 
+@desk_action
 def rekey_locker(locker_id, tag, *, by_user_id, new_lock=False, note=None):
     """Record the locker's new key (re-keyed cylinder or a new lock) and lift the re-key block.
 
@@ -438,55 +402,49 @@ def rekey_locker(locker_id, tag, *, by_user_id, new_lock=False, note=None):
     key (a unique tag) is added, `needs_rekey` cleared, and the open re-key
     tickets of the lost keys are resolved. Refused while a key is with a client.
     """
+    _rental, locker = _lock_locker(locker_id, by_user_id)
+    keys = _lock_keys(locker.id)
+    tag = keys_service.clean_tag(tag)
+    for old in keys:
+        if old.state is KeyState.WITH_CLIENT:
+            raise HandoverError(_l("Key %(tag)s is with a client. Take it back before "
+                                   "re-keying the locker.", tag=old.tag))
+    keys_service.check_tag_free(tag)
+    how = "new lock" if new_lock else "re-keyed"
+    retired_already = set(db.session.execute(
+        db.select(KeyEvent.key_id).where(KeyEvent.key_id.in_([k.id for k in keys] or [0]),
+                                         KeyEvent.kind == KeyEventKind.RETIRED)).scalars())
+    retired = []
+    for old in keys:
+        if old.state is KeyState.IN_OFFICE:
+            old.state = KeyState.COMPROMISED
+            _event(old, KeyEventKind.COMPROMISED, by_user_id, note=how)
+        if old.id not in retired_already:
+            _event(old, KeyEventKind.RETIRED, by_user_id, note=how)
+            retired.append(old)
+    new_key = Key(locker=locker, tag=tag, is_spare=False, state=KeyState.IN_OFFICE)
+    db.session.add(new_key)
+    _event(new_key, KeyEventKind.ADDED, by_user_id, note=" · ".join(
+        part for part in (how, (note or "").strip()) if part))
+    locker.needs_rekey = False
     try:
-        _rental, locker = _lock_locker(locker_id, by_user_id)
-        keys = _lock_keys(locker.id)
-        tag = clean_tag(tag)
-        for old in keys:
-            if old.state is KeyState.WITH_CLIENT:
-                raise HandoverError(_l("Key %(tag)s is with a client. Take it back before "
-                                       "re-keying the locker.", tag=old.tag))
-        _tag_taken(tag)
-        how = "new lock" if new_lock else "re-keyed"
-        retired_already = set(db.session.execute(
-            db.select(KeyEvent.key_id).where(KeyEvent.key_id.in_([k.id for k in keys] or [0]),
-                                             KeyEvent.kind == KeyEventKind.RETIRED)).scalars())
-        retired = []
-        for old in keys:
-            if old.state is KeyState.IN_OFFICE:
-                old.state = KeyState.COMPROMISED
-                _event(old, KeyEventKind.COMPROMISED, by_user_id, note=how)
-            if old.id not in retired_already:
-                _event(old, KeyEventKind.RETIRED, by_user_id, note=how)
-                retired.append(old)
-        new_key = Key(locker=locker, tag=tag, is_spare=False, state=KeyState.IN_OFFICE)
-        db.session.add(new_key)
-        _event(new_key, KeyEventKind.ADDED, by_user_id, note=" · ".join(
-            part for part in (how, (note or "").strip()) if part))
-        locker.needs_rekey = False
+        db.session.flush()
+    except IntegrityError as exc:
+        raise HandoverError(_l("Key tag %(tag)s is already in use.", tag=tag), "tag") from exc
+    tickets = _rekey_tickets(locker.id, [k.tag for k in keys
+                                         if k.state in (KeyState.LOST, KeyState.COMPROMISED)])
+    resolution = (_("New lock fitted; new key %(tag)s.", tag=tag) if new_lock
+                  else _("Locker re-keyed; new key %(tag)s.", tag=tag))[:255]
+    for ticket in tickets:
         try:
-            db.session.flush()
-        except IntegrityError as exc:
-            raise HandoverError(_l("Key tag %(tag)s is already in use.", tag=tag), "tag") from exc
-        tickets = _rekey_tickets(locker.id, [k.tag for k in keys
-                                             if k.state in (KeyState.LOST, KeyState.COMPROMISED)])
-        resolution = (_("New lock fitted; new key %(tag)s.", tag=tag) if new_lock
-                      else _("Locker re-keyed; new key %(tag)s.", tag=tag))[:255]
-        if not tickets:
-            db.session.commit()
-        for ticket in tickets:
-            # The first resolution commits the re-key with it.
-            try:
-                maintenance.resolve_ticket(ticket.id, by_user_id=by_user_id,
-                                           resolution=resolution)
-            except maintenance.MaintenanceError as exc:
-                raise _refusal(exc) from exc
-    except Exception:
-        db.session.rollback()
-        raise
+            maintenance.resolve_ticket(ticket.id, by_user_id=by_user_id,
+                                       resolution=resolution)
+        except maintenance.MaintenanceError as exc:
+            raise _refusal(exc) from exc
     return Rekeyed(new_key, retired, tickets)
 
 
+@desk_action
 def refund_deposit(locker_id, client_id, amount_poisha, *, by_user_id):
     """Refund a deposit still held on a locker when there is no key to take back.
 
@@ -494,33 +452,28 @@ def refund_deposit(locker_id, client_id, amount_poisha, *, by_user_id):
     rental ended: the deposit would otherwise stay held for ever. A key still
     with the client is returned with return_key() instead.
     """
-    try:
-        _rental, locker = _lock_locker(locker_id, by_user_id)
-        keys = _lock_keys(locker.id)
-        amount = _amount(amount_poisha, "amount")
-        if not amount:
-            raise HandoverError(_l("Enter the amount to refund."), "amount")
-        client = _lock_client(client_id)
-        for key in keys:
-            if key.state is KeyState.WITH_CLIENT and issued_to(key.id) == client.id:
-                raise HandoverError(_l("Key %(tag)s is still with this client: take it back "
-                                       "with Return key.", tag=key.tag))
-        entries = _locked_entries(client.id)
-        held = _held_on(entries, keys)
-        if amount > held:
-            raise HandoverError(_l("Only %(held)s of deposit is held for this client on this "
-                                   "locker; refund at most that.", held=money(held)), "amount")
-        key_ids = {key.id for key in keys}
-        taken = [entry for entry in entries
-                 if entry.key_id in key_ids and entry.kind is DepositEntryKind.TAKEN]
-        last = taken[-1]
-        rental = db.session.get(Rental, last.rental_id) if last.rental_id else None
-        _entry(locker, client.id, rental, last.key, DepositEntryKind.REFUNDED, -amount,
-               by_user_id)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    _rental, locker = _lock_locker(locker_id, by_user_id)
+    keys = _lock_keys(locker.id)
+    amount = _amount(amount_poisha, "amount")
+    if not amount:
+        raise HandoverError(_l("Enter the amount to refund."), "amount")
+    client = _lock_client(client_id)
+    for key in keys:
+        if key.state is KeyState.WITH_CLIENT and issued_to(key.id) == client.id:
+            raise HandoverError(_l("Key %(tag)s is still with this client: take it back "
+                                   "with Return key.", tag=key.tag))
+    entries = _locked_entries(client.id)
+    held = _held_on(entries, keys)
+    if amount > held:
+        raise HandoverError(_l("Only %(held)s of deposit is held for this client on this "
+                               "locker; refund at most that.", held=money(held)), "amount")
+    key_ids = {key.id for key in keys}
+    taken = [entry for entry in entries
+             if entry.key_id in key_ids and entry.kind is DepositEntryKind.TAKEN]
+    last = taken[-1]
+    rental = db.session.get(Rental, last.rental_id) if last.rental_id else None
+    _entry(locker, client.id, rental, last.key, DepositEntryKind.REFUNDED, -amount,
+           by_user_id)
     return amount
 
 

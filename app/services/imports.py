@@ -22,7 +22,6 @@ from dataclasses import field
 from datetime import date
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import openpyxl
 from email_validator import EmailNotValidError
@@ -50,7 +49,10 @@ from app.models import LockerStatusChange
 from app.models import User
 from app.models import Zone
 from app.services import audit
-from app.services.lockers import key_tag_for
+from app.services import clock
+from app.services.errors import Refusal
+from app.services.keys import key_tag_for
+from app.services.money import ascii_digits
 from app.services.phones import InvalidPhone
 from app.services.phones import normalise_bd_mobile
 from app.services.uploads import UploadRejected
@@ -71,19 +73,14 @@ CHUNK = 500
 # A file left behind by an abandoned import (the session ended) is deleted after this.
 STALE_SECONDS = 24 * 3600
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_BENGALI_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
 
 NOT_A_TABLE = _l("This is not a CSV or Excel (.xlsx) file. Save it as \"CSV UTF-8\" or as an "
                  "Excel workbook and upload it again.")
 REQUIRED = _l("This cell is empty, but the field is required.")
 
 
-class ImportRejected(ValueError):
+class ImportRejected(Refusal):
     """The file or the mapping is refused as a whole; `message` is for the screen."""
-
-    def __init__(self, message):
-        super().__init__(str(message))
-        self.message = message
 
 
 class ImportFailed(ValueError):
@@ -508,7 +505,7 @@ def _email(value):
 
 
 def _nid(value):
-    text = _text(value).translate(_BENGALI_DIGITS)
+    text = ascii_digits(_text(value))
     if not text:
         return None
     if len(text) > 32:
@@ -541,7 +538,7 @@ def _date_of_birth(today):
             except (ValueError, OverflowError, TypeError):
                 day = None
         else:
-            day = _parse_date_text(_text(value).translate(_BENGALI_DIGITS))
+            day = _parse_date_text(ascii_digits(_text(value)))
         if day is None or day.year < 1900:
             raise _CellError(_l("Not a date: write it as YYYY-MM-DD or DD/MM/YYYY."))
         if day > today:
@@ -627,10 +624,7 @@ def _branch_and_user(branch_id, by_user_id):
 
 
 def _today(branch):
-    try:
-        return datetime.now(ZoneInfo(branch.timezone)).date()
-    except (KeyError, ValueError):
-        return date.today()
+    return clock.today(branch.timezone)
 
 
 def plan_clients(table, mapping, *, branch, user):

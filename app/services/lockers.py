@@ -12,9 +12,18 @@ from app.models import Key
 from app.models import KeyEvent
 from app.models import KeyEventKind
 from app.models import Locker
+from app.models import LockerSize
 from app.models import LockerStatus
 from app.models import LockerStatusChange
+from app.models import LostItem
+from app.models import MaintenanceTicket
+from app.models import Rental
 from app.models import Zone
+from app.services import events
+from app.services import keys
+from app.services.access import may_act_on_branch
+from app.services.errors import Refusal
+from app.services.transactions import desk_action
 
 S = LockerStatus
 TRANSITIONS = {
@@ -31,12 +40,8 @@ MANUAL_TARGETS = (S.AVAILABLE, S.MAINTENANCE, S.OUT_OF_SERVICE, S.CLEANING)
 MAX_BULK_CREATE = 1000
 
 
-class LockerError(ValueError):
+class LockerError(Refusal):
     """A locker operation that the rules refuse; `message` is for the screen."""
-
-    def __init__(self, message):
-        super().__init__(str(message))
-        self.message = message
 
 
 def allowed_targets(status):
@@ -63,20 +68,18 @@ def change_status(locker_id, to_status, *, by_user_id, reason=None, manual=False
     change = LockerStatusChange(locker=locker, from_status=locker.status, to_status=to_status,
                                 reason=(reason or "").strip()[:255] or None,
                                 changed_by_id=by_user_id)
+    events.record(events.LOCKER_STATUS_CHANGED, branch_id=locker.branch_id, locker_id=locker.id,
+                  by_user_id=by_user_id, from_status=locker.status.name, to_status=to_status.name)
     locker.status = to_status
     db.session.add(change)
     return change
 
 
+@desk_action
 def bulk_change_status(locker_ids, to_status, *, by_user_id, reason=None):
     """Change many lockers by hand, all or none; returns how many changed."""
-    try:
-        for locker_id in locker_ids:
-            change_status(locker_id, to_status, by_user_id=by_user_id, reason=reason, manual=True)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    for locker_id in locker_ids:
+        change_status(locker_id, to_status, by_user_id=by_user_id, reason=reason, manual=True)
     return len(locker_ids)
 
 
@@ -94,40 +97,136 @@ def locker_numbers(prefix, first, last, width=None):
     return [f"{prefix.strip().upper()}{n:0{width}d}" for n in range(first, last + 1)]
 
 
-def key_tag_for(branch, number):
-    """The printed tag of a locker's first key, unique across branches: "K-DHN-M-001"."""
-    return f"K-{branch.code}-{number}"
-
-
-def bulk_create_lockers(zone_id, prefix, first, last, *, size, by_user_id, category_id=None,
-                        width=None, with_keys=True):
-    """Create lockers M-001…M-050 in a zone, each with a key tag; refuses any overlap."""
-    zone = db.session.get(Zone, zone_id)
-    if zone is None:
-        raise LockerError(_l("Choose a zone."))
-    numbers = locker_numbers(prefix, first, last, width)
+def _add_lockers(zone, numbers, *, size, category_id, notes, by_user_id, with_keys, reason):
+    """New Available lockers in `zone`, each with its history's first row and its first key."""
     taken = sorted(db.session.execute(
         db.select(Locker.number).where(Locker.branch_id == zone.branch_id,
                                        Locker.number.in_(numbers))).scalars())
     if taken:
         shown = ", ".join(taken[:10]) + (" …" if len(taken) > 10 else "")
         raise LockerError(_l("These locker numbers already exist in this branch: %(numbers)s. "
-                             "Nothing was created.", numbers=shown))
-    try:
-        lockers = [Locker(zone=zone, number=number, size=size, category_id=category_id)
-                   for number in numbers]
-        db.session.add_all(lockers)
-        db.session.flush()
-        for locker in lockers:
-            db.session.add(LockerStatusChange(locker=locker, to_status=S.AVAILABLE,
-                                              changed_by_id=by_user_id,
-                                              reason=f"bulk {numbers[0]}–{numbers[-1]}"))
-            if with_keys:
-                key = Key(locker=locker, tag=key_tag_for(zone.branch, locker.number))
-                db.session.add_all([key, KeyEvent(key=key, kind=KeyEventKind.ADDED,
-                                                  staff_id=by_user_id)])
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    return lockers
+                             "Nothing was created.", numbers=shown), "number")
+    created = [Locker(zone=zone, number=number, size=size, category_id=category_id,
+                      notes=notes, status=S.AVAILABLE) for number in numbers]
+    db.session.add_all(created)
+    db.session.flush()
+    for locker in created:
+        db.session.add(LockerStatusChange(locker=locker, to_status=S.AVAILABLE,
+                                          changed_by_id=by_user_id, reason=reason))
+        if with_keys:
+            tag = keys.key_tag_for(zone.branch, locker.number)
+            keys.check_tag_free(tag)
+            key = Key(locker=locker, tag=tag)
+            db.session.add_all([key, KeyEvent(key=key, kind=KeyEventKind.ADDED,
+                                              staff_id=by_user_id)])
+    return created
+
+
+def _zone(zone_id, by_user_id):
+    zone = db.session.get(Zone, zone_id) if zone_id is not None else None
+    if zone is None:
+        raise LockerError(_l("Choose a zone."), "zone")
+    if not may_act_on_branch(by_user_id, zone.branch_id):
+        raise LockerError(_l("This zone belongs to another branch."), "zone")
+    return zone
+
+
+def _number(text):
+    number = str(text or "").strip().upper()
+    if not number:
+        raise LockerError(_l("Enter the locker number."), "number")
+    if len(number) > 20:
+        raise LockerError(_l("A locker number has at most 20 characters."), "number")
+    return number
+
+
+def _check_number_free(branch_id, number, except_locker_id=None):
+    query = db.select(Locker.id).where(Locker.branch_id == branch_id, Locker.number == number)
+    if except_locker_id is not None:
+        query = query.where(Locker.id != except_locker_id)
+    if db.session.execute(query.limit(1)).first() is not None:
+        raise LockerError(_l("Locker %(number)s already exists in this branch.", number=number),
+                          "number")
+
+
+@desk_action
+def create_locker(data, *, by_user_id):
+    """One new locker, exactly as a bulk creation of one makes it: Available, with its key.
+
+    `data`: zone_id, number, size, category_id, notes.
+    """
+    zone = _zone(data.get("zone_id"), by_user_id)
+    number = _number(data.get("number"))
+    _check_number_free(zone.branch_id, number)
+    size = data.get("size") or LockerSize.MEDIUM
+    return _add_lockers(zone, [number], size=size,
+                        category_id=data.get("category_id"),
+                        notes=(data.get("notes") or "").strip()[:255] or None,
+                        by_user_id=by_user_id, with_keys=True, reason="created")[0]
+
+
+@desk_action
+def update_locker(locker_id, data, *, by_user_id):
+    """Correct a locker's number, zone, size, category or notes (its status has its own door).
+
+    A locker stays in its branch: its number is unique there and its key tags
+    and history belong to it.
+    """
+    locker = db.session.get(Locker, locker_id, with_for_update=True, populate_existing=True)
+    if locker is None:
+        raise LockerError(_l("That locker does not exist."))
+    if not may_act_on_branch(by_user_id, locker.branch_id):
+        raise LockerError(_l("This locker belongs to another branch."))
+    zone = _zone(data.get("zone_id", locker.zone_id), by_user_id)
+    if zone.branch_id != locker.branch_id:
+        raise LockerError(_l("A locker cannot move to another branch; create it there instead."),
+                          "zone")
+    number = _number(data.get("number", locker.number))
+    _check_number_free(locker.branch_id, number, except_locker_id=locker.id)
+    locker.zone, locker.number = zone, number
+    locker.size = data.get("size") or locker.size
+    locker.category_id = data.get("category_id")
+    locker.notes = (data.get("notes") or "").strip()[:255] or None
+    return locker
+
+
+@desk_action
+def delete_locker(locker_id, *, by_user_id):
+    """Remove a locker created by mistake; one that was ever used keeps its history.
+
+    A locker that was rented, reserved, serviced or had a key handed out is
+    refused: put it Out of service instead.
+    """
+    locker = db.session.get(Locker, locker_id, with_for_update=True, populate_existing=True)
+    if locker is None:
+        raise LockerError(_l("That locker does not exist."))
+    if not may_act_on_branch(by_user_id, locker.branch_id):
+        raise LockerError(_l("This locker belongs to another branch."))
+    used = any(db.session.execute(query.limit(1)).first() is not None for query in (
+        db.select(Rental.id).where(Rental.locker_id == locker.id),
+        db.select(MaintenanceTicket.id).where(MaintenanceTicket.locker_id == locker.id),
+        db.select(LostItem.id).where(LostItem.locker_id == locker.id),
+        db.select(KeyEvent.id).join(Key).where(Key.locker_id == locker.id,
+                                               KeyEvent.kind != KeyEventKind.ADDED),
+    ))
+    if used or locker.status is not S.AVAILABLE:
+        raise LockerError(_l("Locker %(number)s has a history; put it Out of service instead of "
+                             "deleting it.", number=locker.number))
+    key_ids = [key.id for key in locker.keys]
+    if key_ids:
+        db.session.execute(db.delete(KeyEvent).where(KeyEvent.key_id.in_(key_ids)))
+    for key in list(locker.keys):
+        db.session.delete(key)
+    db.session.execute(db.delete(LockerStatusChange).where(LockerStatusChange.locker_id == locker.id))
+    db.session.delete(locker)
+
+
+@desk_action
+def bulk_create_lockers(zone_id, prefix, first, last, *, size, by_user_id, category_id=None,
+                        width=None, with_keys=True):
+    """Create lockers M-001…M-050 in a zone, each with a key tag; refuses any overlap."""
+    zone = _zone(zone_id, by_user_id)
+    numbers = locker_numbers(prefix, first, last, width)
+    return _add_lockers(zone, numbers, size=size, category_id=category_id, notes=None,
+                        by_user_id=by_user_id, with_keys=with_keys,
+                        reason=f"bulk {numbers[0]}–{numbers[-1]}")

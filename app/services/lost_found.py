@@ -24,12 +24,13 @@ from app.models import LostItemStatus
 from app.models import Rental
 from app.models import RentalStatus
 from app.models import User
+from app.services import clock
 from app.services import settings
 from app.services import uploads
 from app.services.access import can
 from app.services.access import may_act_on_branch
-from app.services.maintenance import local_midnight_utc
-from app.services.maintenance import local_today
+from app.services.errors import Refusal
+from app.services.transactions import desk_action
 
 HOLDING_DAYS_SETTING = "lost_item_holding_days"
 DEFAULT_HOLDING_DAYS = 30
@@ -39,13 +40,8 @@ UPLOAD_FOLDER = "lost_found"
 _NEVER_OCCUPIED = (RentalStatus.RESERVED, RentalStatus.CANCELLED)
 
 
-class LostFoundError(ValueError):
+class LostFoundError(Refusal):
     """A lost & found operation the rules refuse; `message` for the screen, `field` the form field."""
-
-    def __init__(self, message, field=None):
-        super().__init__(str(message))
-        self.message = message
-        self.field = field
 
 
 def holding_days():
@@ -61,12 +57,6 @@ def holding_days():
 def kept_until(item, days=None):
     """The last day of the item's holding period; it may be disposed of after it."""
     return item.cleaned_out_on + timedelta(days=holding_days() if days is None else days)
-
-
-def branch_today(branch_id):
-    """Today's date in the branch's timezone."""
-    branch = db.session.get(Branch, branch_id)
-    return local_today(branch.timezone if branch else None)
 
 
 def may_dispose_early(user):
@@ -154,7 +144,7 @@ def rental_for(locker_id, cleaned_out_on):
     locker = db.session.get(Locker, locker_id)
     if locker is None:
         return None
-    before = local_midnight_utc(cleaned_out_on + timedelta(days=1), locker.branch.timezone)
+    before = clock.day_start_utc(cleaned_out_on + timedelta(days=1), locker.branch.timezone)
     stmt = (db.select(Rental)
             .where(Rental.locker_id == locker_id, Rental.starts_at < before,
                    Rental.status.not_in(_NEVER_OCCUPIED))
@@ -163,9 +153,10 @@ def rental_for(locker_id, cleaned_out_on):
     return db.session.execute(stmt).scalar_one_or_none()
 
 
+@desk_action
 def record_item(locker_id, description, *, by_user_id, cleaned_out_on=None, storage_place=None,
                 client_id=None, photo=None):
-    """Record an item cleaned out of a locker and commit; returns the LostItem.
+    """Record an item cleaned out of a locker  returns the LostItem.
 
     The rental it came from is linked automatically, and with it the client,
     unless staff name another client (`client_id`).
@@ -176,7 +167,7 @@ def record_item(locker_id, description, *, by_user_id, cleaned_out_on=None, stor
         if locker is None:
             raise LostFoundError(_l("Choose the locker the item came from."), "locker")
         _check_branch(locker.branch_id, by_user_id, "locker")
-        today = local_today(locker.branch.timezone)
+        today = clock.today(locker.branch.timezone)
         cleaned_out_on = _a_date(cleaned_out_on, "cleaned_out_on", today)
         if cleaned_out_on > today:
             raise LostFoundError(_l("The cleaned-out date cannot be in the future."),
@@ -194,17 +185,16 @@ def record_item(locker_id, description, *, by_user_id, cleaned_out_on=None, stor
         item.client_id = chosen if chosen is not None else (rental.client_id if rental else None)
         stored = item.photo_path = _store_photo(photo)
         db.session.add(item)
-        db.session.commit()
     except Exception:
-        db.session.rollback()
         uploads.discard(stored)
         raise
     return item
 
 
+@desk_action
 def update_item(item_id, *, by_user_id, description, storage_place=None, client_id=None,
                 photo=None):
-    """Correct a held item's description, storage place, client or photo; commits."""
+    """Correct a held item's description, storage place, client or photo."""
     stored = None
     try:
         item = _item_for(item_id, by_user_id)
@@ -217,47 +207,41 @@ def update_item(item_id, *, by_user_id, description, storage_place=None, client_
         stored = _store_photo(photo)
         if stored:
             item.photo_path = stored
-        db.session.commit()
     except Exception:
-        db.session.rollback()
         uploads.discard(stored)
         raise
     return item
 
 
+@desk_action
 def claim_item(item_id, *, by_user_id, claimed_on=None, client_id=None):
     """The client collects a held item; commits.
 
     `client_id` names who claimed it when it is not (or not only) the client
     already linked; a claim always names a client.
     """
-    try:
-        item = _item_for(item_id, by_user_id)
-        _require_held(item, _l("Only a held item can be claimed; %(item)s is %(status)s.",
-                               item=item.description, status=item.status.label))
-        today = branch_today(item.branch_id)
-        claimed_on = _a_date(claimed_on, "claimed_on", today)
-        if claimed_on > today or claimed_on < item.cleaned_out_on:
-            raise LostFoundError(_l("The claim date must be between the cleaned-out date and "
-                                    "today."), "claimed_on")
-        claimant = _client_id(client_id, item.branch_id) or item.client_id
-        if claimant is None:
-            raise LostFoundError(_l("Choose the client who claimed the item."), "client")
-        item.client_id = claimant
-        item.status = LostItemStatus.CLAIMED
-        item.claimed_on = claimed_on
-        item.handled_by_id = by_user_id
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    item = _item_for(item_id, by_user_id)
+    _require_held(item, _l("Only a held item can be claimed; %(item)s is %(status)s.",
+                           item=item.description, status=item.status.label))
+    today = clock.branch_today(item.branch_id)
+    claimed_on = _a_date(claimed_on, "claimed_on", today)
+    if claimed_on > today or claimed_on < item.cleaned_out_on:
+        raise LostFoundError(_l("The claim date must be between the cleaned-out date and "
+                                "today."), "claimed_on")
+    claimant = _client_id(client_id, item.branch_id) or item.client_id
+    if claimant is None:
+        raise LostFoundError(_l("Choose the client who claimed the item."), "client")
+    item.client_id = claimant
+    item.status = LostItemStatus.CLAIMED
+    item.claimed_on = claimed_on
+    item.handled_by_id = by_user_id
     return item
 
 
 def _dispose(item, *, user, disposed_on, days):
     _require_held(item, _l("Only a held item can be disposed of; %(item)s is %(status)s.",
                            item=item.description, status=item.status.label))
-    today = branch_today(item.branch_id)
+    today = clock.branch_today(item.branch_id)
     disposed_on = _a_date(disposed_on, "disposed_on", today)
     if disposed_on > today or disposed_on < item.cleaned_out_on:
         raise LostFoundError(_l("The disposal date must be between the cleaned-out date and "
@@ -276,20 +260,16 @@ def dispose_item(item_id, *, by_user_id, disposed_on=None):
     return dispose_items([item_id], by_user_id=by_user_id, disposed_on=disposed_on)[0]
 
 
+@desk_action
 def dispose_items(item_ids, *, by_user_id, disposed_on=None):
     """Dispose of several items, all or none; commits and returns them."""
-    try:
-        user = _acting_user(by_user_id)
-        days = holding_days()
-        items = []
-        for item_id in item_ids:
-            item = _item_for(item_id, by_user_id)
-            _dispose(item, user=user, disposed_on=disposed_on, days=days)
-            items.append(item)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    user = _acting_user(by_user_id)
+    days = holding_days()
+    items = []
+    for item_id in item_ids:
+        item = _item_for(item_id, by_user_id)
+        _dispose(item, user=user, disposed_on=disposed_on, days=days)
+        items.append(item)
     return items
 
 
@@ -303,7 +283,7 @@ def due_for_disposal_condition(branch_id=None):
         stmt = stmt.where(Branch.id == branch_id)
     per_branch = [
         db.and_(LostItem.branch_id == bid,
-                LostItem.cleaned_out_on < local_today(tz) - timedelta(days=days))
+                LostItem.cleaned_out_on < clock.today(tz) - timedelta(days=days))
         for bid, tz in db.session.execute(stmt).all()
     ]
     if not per_branch:

@@ -11,15 +11,11 @@ only through app.services.lockers.change_status, in the same transaction.
 
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from datetime import UTC
 from datetime import date
 from datetime import datetime
 from datetime import time
 from datetime import timedelta
-from zoneinfo import ZoneInfo
-from zoneinfo import ZoneInfoNotFoundError
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
@@ -32,10 +28,13 @@ from app.models import TicketPriority
 from app.models import TicketStatus
 from app.models import User
 from app.models import utcnow
+from app.services import clock
 from app.services import lockers as locker_service
 from app.services import money
 from app.services import uploads
 from app.services.access import may_act_on_branch
+from app.services.errors import Refusal
+from app.services.transactions import desk_action
 
 T = TicketStatus
 TRANSITIONS = {
@@ -54,13 +53,8 @@ UPLOAD_FOLDER = "maintenance"
 
 
 
-class MaintenanceError(ValueError):
+class MaintenanceError(Refusal):
     """A ticket operation the rules refuse; `message` is for the screen, `field` the form field."""
-
-    def __init__(self, message, field=None):
-        super().__init__(str(message))
-        self.message = message
-        self.field = field
 
 
 @dataclass
@@ -104,29 +98,6 @@ class CostAnalysis:
 
 
 # --- time and money -----------------------------------------------------------------
-
-def _zone_info(timezone_name):
-    try:
-        return ZoneInfo(timezone_name or current_app.config["BABEL_DEFAULT_TIMEZONE"])
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-
-
-def local_today(timezone_name=None):
-    """Today's date in `timezone_name` (a branch's timezone; the default one if None)."""
-    return datetime.now(_zone_info(timezone_name)).date()
-
-
-def to_local(utc_naive, timezone_name):
-    """A naive UTC datetime from the database as an aware datetime in `timezone_name`."""
-    return utc_naive.replace(tzinfo=UTC).astimezone(_zone_info(timezone_name))
-
-
-def local_midnight_utc(day, timezone_name):
-    """The naive UTC datetime at which `day` begins in `timezone_name`."""
-    start = datetime.combine(day, time(), tzinfo=_zone_info(timezone_name))
-    return start.astimezone(UTC).replace(tzinfo=None)
-
 
 def parse_taka(text, field="cost"):
     """Taka as typed by staff to integer poisha (app.services.money); empty means 0."""
@@ -275,10 +246,11 @@ def _take_out_of_use(locker, ticket, by_user_id):
     return True, None
 
 
+@desk_action
 def open_ticket(locker_id, description, *, priority, by_user_id, assignee_id=None,
                 client_id=None, cost_taka="", due_on=None, repeat_every_days=None, photo=None,
                 take_out_of_use=True):
-    """Open a ticket on a locker and commit; returns a TicketOpened.
+    """Open a ticket on a locker  returns a TicketOpened.
 
     `cost_taka` is the text staff typed; `photo` the uploaded bytes. An Urgent
     ticket with `take_out_of_use` moves the locker to Maintenance in the same
@@ -288,28 +260,29 @@ def open_ticket(locker_id, description, *, priority, by_user_id, assignee_id=Non
     stored = None
     try:
         locker = _locker_for(locker_id, by_user_id)
-        ticket = MaintenanceTicket(branch_id=locker.branch_id, locker=locker, status=T.OPEN,
-                                   opened_by_id=by_user_id, opened_at=utcnow())
-        _fill(ticket, locker, description=description, priority=priority,
-              assignee_id=assignee_id, client_id=client_id, cost_taka=cost_taka, due_on=due_on,
-              repeat_every_days=repeat_every_days)
+        # Not flushed half-filled while _fill() looks up the assignee and the client.
+        with db.session.no_autoflush:
+            ticket = MaintenanceTicket(branch_id=locker.branch_id, locker=locker, status=T.OPEN,
+                                       opened_by_id=by_user_id, opened_at=utcnow())
+            _fill(ticket, locker, description=description, priority=priority,
+                  assignee_id=assignee_id, client_id=client_id, cost_taka=cost_taka,
+                  due_on=due_on, repeat_every_days=repeat_every_days)
         stored = ticket.photo_path = _store_photo(photo)
         db.session.add(ticket)
         db.session.flush()
         opened = TicketOpened(ticket)
         if take_out_of_use and ticket.priority is TicketPriority.URGENT:
             opened.locker_changed, opened.locker_note = _take_out_of_use(locker, ticket, by_user_id)
-        db.session.commit()
     except Exception:
-        db.session.rollback()
         uploads.discard(stored)
         raise
     return opened
 
 
+@desk_action
 def update_ticket(ticket_id, *, by_user_id, description, priority, assignee_id=None,
                   client_id=None, cost_taka="", due_on=None, repeat_every_days=None, photo=None):
-    """Change what staff typed on an unresolved ticket (not its locker or status); commits."""
+    """Change what staff typed on an unresolved ticket (not its locker or status)."""
     stored = None
     try:
         ticket = _ticket_for(ticket_id, by_user_id)
@@ -321,23 +294,17 @@ def update_ticket(ticket_id, *, by_user_id, description, priority, assignee_id=N
         stored = _store_photo(photo)
         if stored:
             ticket.photo_path = stored
-        db.session.commit()
     except Exception:
-        db.session.rollback()
         uploads.discard(stored)
         raise
     return ticket
 
 
+@desk_action
 def start_ticket(ticket_id, *, by_user_id):
     """Open → In progress; commits."""
-    try:
-        ticket = _ticket_for(ticket_id, by_user_id)
-        _move(ticket, T.IN_PROGRESS)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    ticket = _ticket_for(ticket_id, by_user_id)
+    _move(ticket, T.IN_PROGRESS)
     return ticket
 
 
@@ -359,7 +326,7 @@ def _keeps_locker_in_maintenance(locker_id, *, except_ticket_id, today):
 def other_tickets_holding_locker(ticket):
     """The other open tickets that keep this ticket's locker in Maintenance."""
     return _keeps_locker_in_maintenance(ticket.locker_id, except_ticket_id=ticket.id,
-                                        today=local_today(ticket.branch.timezone))
+                                        today=clock.today(ticket.branch.timezone))
 
 
 def can_put_back(ticket):
@@ -390,6 +357,7 @@ def _successor(ticket, by_user_id, today):
     )
 
 
+@desk_action
 def resolve_ticket(ticket_id, *, by_user_id, resolution, cost_taka="", locker_to=None):
     """Resolve a ticket with a note and its final cost; commits and returns a TicketResolved.
 
@@ -398,37 +366,32 @@ def resolve_ticket(ticket_id, *, by_user_id, resolution, cost_taka="", locker_to
     repeating ticket opens its successor, due `repeat_every_days` after this
     one's due date (or today).
     """
-    try:
-        ticket = _ticket_for(ticket_id, by_user_id)
-        resolution = (resolution or "").strip()
-        if not resolution:
-            raise MaintenanceError(_l("Say what was done."), "resolution")
-        if len(resolution) > 255:
-            raise MaintenanceError(_l("Keep the note to %(count)d characters.", count=255),
-                                   "resolution")
-        cost = parse_taka(cost_taka)
-        locker_to = _put_back_target(locker_to)
-        if locker_to is not None and not can_put_back(ticket):
-            raise MaintenanceError(_l("Locker %(number)s cannot be put back in use now.",
-                                      number=ticket.locker.number), "locker_to")
-        today = local_today(ticket.branch.timezone)
-        _move(ticket, T.RESOLVED)
-        ticket.resolved_at = utcnow()
-        ticket.resolution = resolution
-        ticket.cost_poisha = cost
-        result = TicketResolved(ticket)
-        if ticket.repeat_every_days:
-            result.successor = _successor(ticket, by_user_id, today)
-            db.session.add(result.successor)
-        if locker_to is not None:
-            locker_service.change_status(ticket.locker_id, locker_to, by_user_id=by_user_id,
-                                         reason=f"Maintenance ticket #{ticket.id} resolved",
-                                         manual=True)
-            result.locker_status = locker_to
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    ticket = _ticket_for(ticket_id, by_user_id)
+    resolution = (resolution or "").strip()
+    if not resolution:
+        raise MaintenanceError(_l("Say what was done."), "resolution")
+    if len(resolution) > 255:
+        raise MaintenanceError(_l("Keep the note to %(count)d characters.", count=255),
+                               "resolution")
+    cost = parse_taka(cost_taka)
+    locker_to = _put_back_target(locker_to)
+    if locker_to is not None and not can_put_back(ticket):
+        raise MaintenanceError(_l("Locker %(number)s cannot be put back in use now.",
+                                  number=ticket.locker.number), "locker_to")
+    today = clock.today(ticket.branch.timezone)
+    _move(ticket, T.RESOLVED)
+    ticket.resolved_at = utcnow()
+    ticket.resolution = resolution
+    ticket.cost_poisha = cost
+    result = TicketResolved(ticket)
+    if ticket.repeat_every_days:
+        result.successor = _successor(ticket, by_user_id, today)
+        db.session.add(result.successor)
+    if locker_to is not None:
+        locker_service.change_status(ticket.locker_id, locker_to, by_user_id=by_user_id,
+                                     reason=f"Maintenance ticket #{ticket.id} resolved",
+                                     manual=True)
+        result.locker_status = locker_to
     return result
 
 
@@ -454,7 +417,7 @@ def due_and_overdue(branch_id=None, *, within_days=DUE_SOON_DAYS):
     "Today" is each branch's own date, so a ticket due today is not overdue
     until the branch's midnight has passed.
     """
-    todays = {bid: local_today(tz) for bid, tz in _branch_timezones(branch_id).items()}
+    todays = {bid: clock.today(tz) for bid, tz in _branch_timezones(branch_id).items()}
     if not todays:
         return []
     stmt = db.select(MaintenanceTicket).where(
@@ -490,7 +453,7 @@ def cost_analysis(branch_id=None, *, today=None, months=12):
     its current cost (the final cost once resolved). Grouped in Python because
     month extraction differs on SQLite, PostgreSQL and MariaDB.
     """
-    today = today or local_today()
+    today = today or clock.today()
     keys = _last_months(today, months)
     oldest = date(*keys[-1], 1)
     # A day of margin: the query is in UTC, the months are local.
@@ -505,7 +468,7 @@ def cost_analysis(branch_id=None, *, today=None, months=12):
     by_priority = dict.fromkeys(TicketPriority, 0)
     result = CostAnalysis()
     for ticket in db.session.execute(stmt).scalars():
-        opened = to_local(ticket.opened_at, timezones.get(ticket.branch_id))
+        opened = clock.to_local(ticket.opened_at, timezones.get(ticket.branch_id))
         key = (opened.year, opened.month)
         if key not in by_month:
             continue

@@ -1,21 +1,74 @@
-"""Taka as staff type it, turned into exact integer poisha (one rule for every form)."""
+"""Money, one way everywhere: exact integer poisha in, taka as Bangladesh writes it out.
+
+Amounts are integer poisha (1 taka = 100 poisha) from the form to the
+database and back; nothing here touches a float. Taka typed in any digits
+("1,250.50", "৳ ১২৫০") becomes poisha through parse_taka(). On the way out,
+figures are grouped the South Asian way, in lakhs and crores (4,10,338.00 —
+not 410,338.00), in Bengali digits where the reader reads Bengali.
+"""
 
 import re
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 
-_BENGALI_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
+from app.services.errors import Refusal
+
+_TO_ASCII = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
+_TO_BENGALI = str.maketrans("0123456789", "০১২৩৪৫৬৭৮৯")
 _TAKA = re.compile(r"^(\d+)(?:\.(\d+))?$")
 MAX_POISHA = 99_999_999_99  # ৳99,999,999.99: more is a typing mistake at a gym desk
 
 
-class InvalidAmount(ValueError):
+class InvalidAmount(Refusal):
     """The text is not an amount of taka the desk accepts; `message` says why."""
 
-    def __init__(self, message):
-        super().__init__(str(message))
-        self.message = message
+
+def ascii_digits(text):
+    """`text` with Bengali digits ০–৯ written as 0–9 (what staff type, as code reads it)."""
+    return str(text).translate(_TO_ASCII)
+
+
+def bengali_digits(text):
+    """`text` with every ASCII digit 0–9 written as a Bengali digit ০–৯."""
+    return str(text).translate(_TO_BENGALI)
+
+
+def group_lakh(whole):
+    """A non-negative whole number grouped in thousands, lakhs and crores: 41033800 → 4,10,33,800."""
+    digits = str(int(whole))
+    if len(digits) <= 3:
+        return digits
+    head, tail = digits[:-3], digits[-3:]
+    pairs = []
+    while len(head) > 2:
+        pairs.insert(0, head[-2:])
+        head = head[:-2]
+    return ",".join([head, *pairs, tail])
+
+
+def taka_figure(poisha, *, bengali=False):
+    """Integer poisha as "4,10,338.50" (or "-50.00"), no currency sign; Bengali digits if asked."""
+    sign = "-" if poisha < 0 else ""
+    taka, rest = divmod(abs(int(poisha)), 100)
+    figure = f"{sign}{group_lakh(taka)}.{rest:02d}"
+    return bengali_digits(figure) if bengali else figure
+
+
+def format_taka(poisha, *, bengali=False):
+    """Integer poisha as "৳4,10,338.00" (Bengali digits: "৳৪,১০,৩৩৮.০০"); "" for None."""
+    if poisha is None:
+        return ""
+    return "৳" + taka_figure(poisha, bengali=bengali)
+
+
+def plain_taka(poisha):
+    """Integer poisha as plain "1234.50" for exports and form fields (no sign, no grouping)."""
+    if poisha is None:
+        return ""
+    sign = "-" if poisha < 0 else ""
+    taka, rest = divmod(abs(int(poisha)), 100)
+    return f"{sign}{taka}.{rest:02d}"
 
 
 def parse_taka(text, *, required=False, maximum=MAX_POISHA):
@@ -24,7 +77,7 @@ def parse_taka(text, *, required=False, maximum=MAX_POISHA):
     Empty is 0, or refused when `required`. Negative amounts, more than two
     decimals and anything that is not a plain number ("1e3", "NaN") are refused.
     """
-    raw = str(text if text is not None else "").strip().translate(_BENGALI_DIGITS)
+    raw = ascii_digits(text if text is not None else "").strip()
     raw = raw.replace("৳", "").replace(",", "").replace(" ", "")
     if not raw:
         if required:

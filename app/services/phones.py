@@ -3,11 +3,15 @@
 import phonenumbers
 from flask_babel import lazy_gettext as _l
 
+from app.services.errors import Refusal
 
-class InvalidPhone(ValueError):
+
+class InvalidPhone(Refusal):
     """The text is not a Bangladesh mobile number."""
 
-    message = _l("Enter a Bangladesh mobile number, for example 01711-123456.")
+    def __init__(self, message=None, field=None):
+        super().__init__(message or _l("Enter a Bangladesh mobile number, for example 01711-123456."),
+                         field)
 
 
 def normalise_bd_mobile(raw):

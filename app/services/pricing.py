@@ -3,7 +3,7 @@
 How a quote is built, in this order:
 
 1. Rent: the most specific PriceRule in force on the quote day (see `find_rule`);
-   without one, the settings' price table (app.services.rentals.price_for).
+   without one, the settings' price table (settings_price).
 2. Discounts: the active DiscountRules that apply to the term or to one of the
    client's tags, in `position` order (then id). If any applicable rule is
    non-stackable, only the first applicable non-stackable rule is used and every
@@ -38,21 +38,17 @@ from app.models import DiscountRule
 from app.models import Locker
 from app.models import PriceRule
 from app.models import RentalTerm
-from app.services import rentals
+from app.services import clock
 from app.services import settings
-from app.services.maintenance import local_today
+from app.services.errors import Refusal
+from app.services.money import ascii_digits
 
 FULL_PERCENT_BP = 10_000  # basis points: 10000 = 100 %
-_BENGALI_DIGITS = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
 _PERCENT = re.compile(r"^(\d+)(?:\.(\d+))?$")
 
 
-class PricingError(ValueError):
+class PricingError(Refusal):
     """A price, discount or coupon the rules refuse; `message` is for the screen."""
-
-    def __init__(self, message):
-        super().__init__(str(message))
-        self.message = message
 
 
 @dataclass
@@ -95,7 +91,7 @@ def percent_text(percent_bp):
 
 def parse_percent(text):
     """A percentage as typed ("10", "12.5", "12,5 %") to basis points, more than 0 and at most 100."""
-    raw = str(text or "").strip().translate(_BENGALI_DIGITS).replace("%", "").replace(" ", "")
+    raw = ascii_digits(str(text or "").strip()).replace("%", "").replace(" ", "")
     raw = raw.replace(",", ".")
     match = _PERCENT.match(raw)
     if match is None:
@@ -137,17 +133,38 @@ def find_rule(locker, term, on):
     return max(rules, key=specificity, default=None)
 
 
+def term_days(term, days=None):
+    """Days in a term: the preset's, or `days` for a custom term (1–730)."""
+    if term is RentalTerm.CUSTOM:
+        if not days or days < 1 or days > 730:
+            raise PricingError(_l("A custom term needs a number of days from 1 to 730."), "days")
+        return int(days)
+    return term.days
+
+
+def settings_price(locker, term, days=None):
+    """The price in poisha of `locker` for a term from the settings' price table.
+
+    The fallback when no price-matrix rule matches: taka per locker category
+    and term; a custom term is priced pro rata from the daily price.
+    """
+    table = settings.get("rental_prices_taka")
+    row = table.get(locker.category.name if locker.category else "*") or table["*"]
+    if term is RentalTerm.CUSTOM:
+        taka = Decimal(str(row.get("DAILY", table["*"]["DAILY"]))) * term_days(term, days)
+    else:
+        taka = Decimal(str(row.get(term.name, table["*"][term.name])))
+    return int((taka * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+
+
 def _rent_line(locker, term, days, on):
     """The rent in poisha and its explanation."""
-    try:
-        day_count = rentals.term_days(term, days)
-    except rentals.RentalError as exc:
-        raise PricingError(exc.message) from exc
+    day_count = term_days(term, days)
     term_text = (_("%(days)d days", days=day_count) if term is RentalTerm.CUSTOM
                  else str(term.label))
     rule = find_rule(locker, term, on)
     if rule is None:
-        amount = rentals.price_for(locker, term, day_count)
+        amount = settings_price(locker, term, day_count)
         source = _("standard price from the settings")
     else:
         # A custom term's rule is a price per day.
@@ -253,7 +270,7 @@ def quote(locker_id, client_id, term, *, days=None, coupon_code=None, on=None):
         raise PricingError(_l("That client does not exist."))
     if not isinstance(term, RentalTerm):
         term = RentalTerm[str(term)]
-    on = on or local_today(locker.branch.timezone)
+    on = on or clock.today(locker.branch.timezone)
 
     rent, day_count, description = _rent_line(locker, term, days, on)
     lines = [QuoteLine("rent", description, rent)]
@@ -296,7 +313,7 @@ def redeem_coupon(coupon_id, client_id, invoice_id, *, on=None):
     rolls back.
     """
     coupon = db.session.get(Coupon, coupon_id, with_for_update=True, populate_existing=True)
-    on = on or local_today()
+    on = on or clock.today()
     check_coupon(coupon, client_id, on, lock=True)
     counted = db.session.execute(
         db.update(Coupon)

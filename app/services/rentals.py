@@ -1,26 +1,29 @@
 """The rental life cycle (SPEC R1–R6): reserve, assign, renew, release, expire, abandon.
 
-Two staff can never hand out the same locker: the locker row is locked while
-its status changes (lockers.change_status), and the database itself refuses a
-second rental holding a locker (the UNIQUE `rental.holding_locker_id`).
-Every rental transition is recorded with who and why (RentalStatusChange).
-Functions named after a desk action commit, or roll back and raise RentalError.
+Every function here that changes a rental is a desk action (one transaction,
+app.services.transactions) and follows the locker's lock order (the locker
+row, then the rental's, app.services.locking), re-checking the state it
+found under the locks. Two desks can never hand out the same locker, and a
+renewal and a release of the same rental at the same moment run one after
+the other: the second is refused with the reason. The database backs this
+up with the UNIQUE `rental.holding_locker_id`.
+
+Assigning and renewing always price the term with the price matrix
+(app.services.pricing.quote) and issue its invoice in the same transaction,
+whichever door they come through: the desk screens, a bulk renewal from the
+rentals list, the waitlist, the demo data. Every transition is recorded with
+who and why (RentalStatusChange) and as a domain event.
 """
 
-from contextlib import contextmanager
 from datetime import timedelta
-from decimal import ROUND_HALF_UP
-from decimal import Decimal
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Client
 from app.models import ClientStatus
 from app.models import Gender
-from app.models import Locker
 from app.models import LockerStatus
 from app.models import LostItem
 from app.models import Rental
@@ -30,29 +33,43 @@ from app.models import RentalTerm
 from app.models import User
 from app.models import ZoneKind
 from app.models import utcnow
+from app.services import billing
+from app.services import clock
+from app.services import events
 from app.services import lockers
+from app.services import locking
+from app.services import pricing
 from app.services import settings
+from app.services.errors import Refusal
+from app.services.locking import HOLDING
+from app.services.transactions import desk_action
+from app.services.transactions import refuse_on_constraint
 
-HOLDING = (RentalStatus.RESERVED, RentalStatus.ACTIVE, RentalStatus.EXPIRED)
 # Zones reserved for one gender; anyone else needs a manager's override.
 ZONE_GENDERS = {ZoneKind.MEN: Gender.MALE, ZoneKind.WOMEN: Gender.FEMALE}
 # The permission that marks a manager for overrides (Managers and Super Admins have it).
 OVERRIDE_PERMISSION = "rentals-delete"
+# What a rental's end does to its locker, by how it ended.
+EVENT_OF = {RentalStatus.RESERVED: events.RENTAL_RESERVED, RentalStatus.ACTIVE: events.RENTAL_ASSIGNED,
+            RentalStatus.EXPIRED: events.RENTAL_EXPIRED, RentalStatus.RELEASED: events.RENTAL_RELEASED,
+            RentalStatus.CANCELLED: events.RENTAL_RELEASED,
+            RentalStatus.ABANDONED: events.RENTAL_ABANDONED}
 
 
-class RentalError(ValueError):
+class RentalError(Refusal):
     """The rules refuse this; `message` is shown to staff and nothing was saved."""
-
-    def __init__(self, message):
-        super().__init__(str(message))
-        self.message = message
 
 
 class NeedsOverride(RentalError):
     """Allowed only with a manager's override and a reason (gender–zone mismatch)."""
 
 
-def _record(rental, to_status, by_user_id, reason=None):
+# The holding constraint: another desk got there first (constraint name; SQLite names the column).
+for _name in ("uq_rental_holding_locker_id", "rental.holding_locker_id"):
+    refuse_on_constraint(_name, _l("Someone else has just taken this locker. Nothing was saved."))
+
+
+def _record(rental, to_status, by_user_id, reason=None, event=None):
     db.session.add(RentalStatusChange(rental=rental, from_status=rental.status, to_status=to_status,
                                       changed_by_id=by_user_id,
                                       reason=(reason or "").strip()[:255] or None))
@@ -61,61 +78,30 @@ def _record(rental, to_status, by_user_id, reason=None):
     rental.holding_locker_id = locker_id if to_status in HOLDING else None
     if to_status not in HOLDING:
         rental.ended_at = utcnow()
+    db.session.flush()
+    events.record(event or EVENT_OF[to_status], branch_id=rental.branch_id, locker_id=locker_id,
+                  client_id=rental.client_id, rental_id=rental.id, by_user_id=by_user_id,
+                  status=to_status.name)
 
 
-def _refusal(exc):
-    """A refusal from the locker state machine, as a rental refusal for the desk."""
-    return RentalError(exc.message)
-
-
-@contextmanager
-def _desk_action():
-    """One desk action: committed at the end, or rolled back whole and refused."""
+def _move_locker(locker_id, to_status, by_user_id, reason=None):
+    """The locker's part of a rental transition; its refusal becomes the rental's."""
     try:
-        yield
+        lockers.change_status(locker_id, to_status, by_user_id=by_user_id, reason=reason)
     except lockers.LockerError as exc:
-        db.session.rollback()
-        raise _refusal(exc) from exc
-    except Exception:
-        db.session.rollback()
-        raise
-    _commit_or_raise()
+        raise RentalError(exc.message) from exc
 
 
-def _commit_or_raise():
+def _quoted(locker_id, client_id, term, days, coupon_code, expected_total_poisha):
+    """The quote the invoice is issued from; refused if it is not what staff were shown."""
     try:
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        # The holding constraint: another desk got there first.
-        raise RentalError(_l("Someone else has just taken this locker. Nothing was saved.")) from exc
-    except Exception:
-        db.session.rollback()
-        raise
-
-
-def term_days(term, days=None):
-    """Days in a term: the preset's, or `days` for a custom term (1–730)."""
-    if term is RentalTerm.CUSTOM:
-        if not days or days < 1 or days > 730:
-            raise RentalError(_l("A custom term needs a number of days from 1 to 730."))
-        return int(days)
-    return term.days
-
-
-def price_for(locker, term, days=None):
-    """The price in poisha of renting `locker` for a term, from the settings' price table.
-
-    Until the pricing matrix exists, prices are taka per locker category and term;
-    a custom term is priced pro rata from the daily price.
-    """
-    table = settings.get("rental_prices_taka")
-    row = table.get(locker.category.name if locker.category else "*") or table["*"]
-    if term is RentalTerm.CUSTOM:
-        taka = Decimal(str(row.get("DAILY", table["*"]["DAILY"]))) * term_days(term, days)
-    else:
-        taka = Decimal(str(row.get(term.name, table["*"][term.name])))
-    return int((taka * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+        quote = pricing.quote(locker_id, client_id, term, days=days, coupon_code=coupon_code)
+    except pricing.PricingError as exc:
+        raise RentalError(exc.message) from exc
+    if expected_total_poisha is not None and quote.total_poisha != expected_total_poisha:
+        raise RentalError(_l("The price has changed since it was shown. Check the new price and "
+                             "confirm again."))
+    return quote
 
 
 def gender_mismatch(locker, client):
@@ -164,162 +150,196 @@ def _check_locker(locker, client, by_user_id, override_reason):
     return f"override: {override_reason.strip()}"
 
 
-def _reservation_for(locker, client):
-    return db.session.execute(db.select(Rental).where(
-        Rental.holding_locker_id == locker.id, Rental.status == RentalStatus.RESERVED,
-        Rental.client_id == client.id)).scalar_one_or_none()
-
-
+@desk_action
 def reserve(locker_id, client_id, *, by_user_id, hours=None, override_reason=None, reason=None):
     """Hold an Available locker for a client until a deadline (SPEC R1)."""
-    with _desk_action():
-        client = db.session.get(Client, client_id)
-        _check_client(client)
-        locker = db.session.get(Locker, locker_id, with_for_update=True, populate_existing=True)
-        note = _check_locker(locker, client, by_user_id, override_reason)
-        if locker.status is not LockerStatus.AVAILABLE:
-            raise RentalError(_l("Locker %(number)s is %(status)s, not available.",
-                                 number=locker.number, status=locker.status.label))
-        hours = hours or settings.get("reservation_hold_hours")
-        now = utcnow()
-        lockers.change_status(locker.id, LockerStatus.RESERVED, by_user_id=by_user_id,
-                              reason=note or reason)
-        rental = Rental(branch_id=locker.branch_id, locker=locker, client=client,
-                        term=RentalTerm.DAILY, days=0, starts_at=now, ends_at=now,
-                        reserved_until=now + timedelta(hours=int(hours)),
-                        status=RentalStatus.RESERVED, holding_locker_id=locker.id,
-                        price_poisha=0, created_by_id=by_user_id)
-        db.session.add(rental)
-        db.session.add(RentalStatusChange(rental=rental, to_status=RentalStatus.RESERVED,
-                                          changed_by_id=by_user_id, reason=note or reason))
+    client = db.session.get(Client, client_id)
+    _check_client(client)
+    locker = locking.lock_locker(locker_id).locker
+    note = _check_locker(locker, client, by_user_id, override_reason)
+    if locker.status is not LockerStatus.AVAILABLE:
+        raise RentalError(_l("Locker %(number)s is %(status)s, not available.",
+                             number=locker.number, status=locker.status.label))
+    hours = hours or settings.get("reservation_hold_hours")
+    now = utcnow()
+    _move_locker(locker.id, LockerStatus.RESERVED, by_user_id, note or reason)
+    rental = Rental(branch_id=locker.branch_id, locker=locker, client=client,
+                    term=RentalTerm.DAILY, days=0, starts_at=now, ends_at=now,
+                    reserved_until=now + timedelta(hours=int(hours)), status=None,
+                    price_poisha=0, created_by_id=by_user_id)
+    db.session.add(rental)
+    _record(rental, RentalStatus.RESERVED, by_user_id, note or reason)
     return rental
 
 
+@desk_action
 def assign(locker_id, client_id, term, *, by_user_id, days=None, override_reason=None,
-           price_poisha=None, reason=None, then=None):
-    """Give a locker to a client for a term (SPEC R2); a reservation of theirs becomes it.
+           coupon_code=None, instalments=None, expected_total_poisha=None, reason=None):
+    """Give a locker to a client for a term and invoice it (SPEC R2, P1).
 
-    `then(rental)` runs inside the same transaction (the invoice is issued there),
-    so a refusal from it leaves nothing assigned.
+    A reservation of theirs on the locker becomes the rental. The term is
+    priced by the price matrix with discounts, the coupon and VAT; the invoice
+    (in `instalments` if asked) is issued in the same transaction, so a refused
+    coupon leaves nothing assigned. With `expected_total_poisha` (what the
+    screen showed), a price that changed meanwhile is refused rather than charged.
     """
-    with _desk_action():
-        client = db.session.get(Client, client_id)
-        _check_client(client)
-        locker = db.session.get(Locker, locker_id, with_for_update=True, populate_existing=True)
-        note = _check_locker(locker, client, by_user_id, override_reason)
-        length = term_days(term, days)
-        reservation = _reservation_for(locker, client) if locker.status is LockerStatus.RESERVED \
-            else None
-        if locker.status is not LockerStatus.AVAILABLE and reservation is None:
-            raise RentalError(_l("Locker %(number)s is %(status)s, not available.",
-                                 number=locker.number, status=locker.status.label))
-        now = utcnow()
-        lockers.change_status(locker.id, LockerStatus.ASSIGNED, by_user_id=by_user_id,
-                              reason=note or reason)
-        rental = reservation or Rental(branch_id=locker.branch_id, locker=locker, client=client,
-                                       status=None, created_by_id=by_user_id)
-        rental.term, rental.days = term, length
-        rental.starts_at, rental.ends_at = now, now + timedelta(days=length)
-        rental.price_poisha = price_for(locker, term, days) if price_poisha is None else price_poisha
-        rental.reserved_until = None
-        db.session.add(rental)
-        _record(rental, RentalStatus.ACTIVE, by_user_id, note or reason)
-        if then is not None:
-            db.session.flush()
-            then(rental)
+    client = db.session.get(Client, client_id)
+    _check_client(client)
+    locked = locking.lock_locker(locker_id)
+    locker = locked.locker
+    note = _check_locker(locker, client, by_user_id, override_reason)
+    if not isinstance(term, RentalTerm):
+        term = RentalTerm[str(term)]
+    reservation = locked.rental if (
+        locked.rental is not None and locked.rental.status is RentalStatus.RESERVED
+        and locked.rental.client_id == client.id) else None
+    if locker.status is not LockerStatus.AVAILABLE and reservation is None:
+        raise RentalError(_l("Locker %(number)s is %(status)s, not available.",
+                             number=locker.number, status=locker.status.label))
+    quote = _quoted(locker.id, client.id, term, days, coupon_code, expected_total_poisha)
+    now = utcnow()
+    _move_locker(locker.id, LockerStatus.ASSIGNED, by_user_id, note or reason)
+    rental = reservation or Rental(branch_id=locker.branch_id, locker=locker, client=client,
+                                   status=None, created_by_id=by_user_id)
+    rental.term, rental.days = term, quote.days
+    rental.starts_at, rental.ends_at = now, now + timedelta(days=quote.days)
+    rental.price_poisha = quote.total_poisha
+    rental.reserved_until = None
+    db.session.add(rental)
+    _record(rental, RentalStatus.ACTIVE, by_user_id, note or reason)
+    _invoice(rental, quote, by_user_id, instalments)
     return rental
 
 
-def renew(rental_id, *, by_user_id, reason=None, price_poisha=None, then=None):
-    """One more term, same length, starting when the current one ends (SPEC R3).
+def renewal_quote(rental_id, *, coupon_code=None):
+    """What renewing the rental would cost now: the same term, priced today."""
+    rental = db.session.get(Rental, rental_id)
+    if rental is None:
+        raise RentalError(_l("That rental does not exist."))
+    try:
+        return pricing.quote(rental.locker_id, rental.client_id, rental.term,
+                             days=rental.days if rental.term is RentalTerm.CUSTOM else None,
+                             coupon_code=coupon_code)
+    except pricing.PricingError as exc:
+        raise RentalError(exc.message) from exc
 
-    `then(renewal)` runs inside the same transaction, like assign's.
+
+@desk_action
+def renew(rental_id, *, by_user_id, reason=None, coupon_code=None, instalments=None,
+          expected_total_poisha=None):
+    """One more term, same length, starting when the current one ends, invoiced (SPEC R3).
+
+    Priced and invoiced exactly as assign() does, in the same transaction.
     """
-    with _desk_action():
-        current = db.session.get(Rental, rental_id, with_for_update=True, populate_existing=True)
-        if current is None or current.status not in (RentalStatus.ACTIVE, RentalStatus.EXPIRED):
-            raise RentalError(_l("Only an active or expired rental can be renewed."))
-        _check_client(current.client)
-        locker = current.locker
-        if current.status is RentalStatus.EXPIRED:
-            lockers.change_status(locker.id, LockerStatus.ASSIGNED, by_user_id=by_user_id,
-                                  reason="renewed")
-        starts = max(current.ends_at, utcnow()) if current.status is RentalStatus.EXPIRED \
-            else current.ends_at
-        # The old term stops holding the locker before the new one starts to.
-        _record(current, RentalStatus.RELEASED, by_user_id, reason or "renewed")
-        db.session.flush()
-        renewal = Rental(branch_id=current.branch_id, locker=locker, client=current.client,
-                         term=current.term, days=current.days, starts_at=starts,
-                         ends_at=starts + timedelta(days=current.days), status=None,
-                         price_poisha=price_for(locker, current.term, current.days)
-                         if price_poisha is None else price_poisha,
-                         renewed_from=current, created_by_id=by_user_id)
-        db.session.add(renewal)
-        _record(renewal, RentalStatus.ACTIVE, by_user_id, reason or "renewal")
-        if then is not None:
-            db.session.flush()
-            then(renewal)
+    locked = locking.lock_rental(rental_id)
+    current, locker = locked.rental, locked.locker
+    if current is None or current.status not in (RentalStatus.ACTIVE, RentalStatus.EXPIRED):
+        raise RentalError(_l("Only an active or expired rental can be renewed."))
+    _check_client(current.client)
+    quote = _quoted(locker.id, current.client_id, current.term,
+                    current.days if current.term is RentalTerm.CUSTOM else None, coupon_code,
+                    expected_total_poisha)
+    if current.status is RentalStatus.EXPIRED:
+        _move_locker(locker.id, LockerStatus.ASSIGNED, by_user_id, "renewed")
+    starts = max(current.ends_at, utcnow()) if current.status is RentalStatus.EXPIRED \
+        else current.ends_at
+    # The old term stops holding the locker before the new one starts to.
+    _record(current, RentalStatus.RELEASED, by_user_id, reason or "renewed",
+            event=events.RENTAL_RENEWED)
+    renewal = Rental(branch_id=current.branch_id, locker=locker, client=current.client,
+                     term=current.term, days=quote.days, starts_at=starts,
+                     ends_at=starts + timedelta(days=quote.days), status=None,
+                     price_poisha=quote.total_poisha, renewed_from=current,
+                     created_by_id=by_user_id)
+    db.session.add(renewal)
+    _record(renewal, RentalStatus.ACTIVE, by_user_id, reason or "renewal",
+            event=events.RENTAL_RENEWED)
+    _invoice(renewal, quote, by_user_id, instalments)
     return renewal
 
 
+def _invoice(rental, quote, by_user_id, instalments):
+    try:
+        billing.add_invoice(rental, quote, by_user_id=by_user_id, instalments=instalments)
+    except billing.BillingError as exc:
+        raise RentalError(exc.message, exc.field) from exc
+
+
 def bulk_renew(rental_ids, *, by_user_id):
-    """Renew many rentals; each succeeds or fails on its own. Returns (renewed, refusals)."""
-    renewed, refusals = [], []
+    """Renew many rentals, each exactly as the renew screen does (priced, invoiced).
+
+    Each renewal is its own transaction: one refused does not stop the others.
+    Returns [(rental id, the renewal or None, the refusal message or None)] in order.
+    """
+    results = []
     for rental_id in rental_ids:
         try:
-            renewed.append(renew(rental_id, by_user_id=by_user_id))
-        except RentalError as exc:
-            refusals.append((rental_id, exc.message))
-    return renewed, refusals
+            results.append((rental_id, renew(rental_id, by_user_id=by_user_id), None))
+        except Refusal as exc:
+            results.append((rental_id, None, exc.message))
+    return results
 
 
+@desk_action
 def release(rental_id, *, by_user_id, locker_to=LockerStatus.CLEANING, reason=None):
     """End a rental now; the locker goes to Cleaning (or straight to Available)."""
     if locker_to not in (LockerStatus.CLEANING, LockerStatus.AVAILABLE):
         raise RentalError(_l("After a rental a locker goes to Cleaning or Available."))
-    with _desk_action():
-        rental = db.session.get(Rental, rental_id, with_for_update=True, populate_existing=True)
-        if rental is None or rental.status not in HOLDING:
-            raise RentalError(_l("This rental does not hold a locker any more."))
-        ending = RentalStatus.CANCELLED if rental.status is RentalStatus.RESERVED \
-            else RentalStatus.RELEASED
-        target = LockerStatus.AVAILABLE if ending is RentalStatus.CANCELLED else locker_to
-        lockers.change_status(rental.locker_id, target, by_user_id=by_user_id, reason=reason)
-        _record(rental, ending, by_user_id, reason)
+    rental = locking.lock_rental(rental_id).rental
+    if rental is None or rental.status not in HOLDING:
+        raise RentalError(_l("This rental does not hold a locker any more."))
+    ending = RentalStatus.CANCELLED if rental.status is RentalStatus.RESERVED \
+        else RentalStatus.RELEASED
+    target = LockerStatus.AVAILABLE if ending is RentalStatus.CANCELLED else locker_to
+    _move_locker(rental.locker_id, target, by_user_id, reason)
+    _record(rental, ending, by_user_id, reason)
     return rental
 
 
-def _sweep(due, still_due, locker_to, rental_to, reason, after=None):
-    """Move every rental matching `due` on, one committed transaction each.
+@desk_action
+def _move_on(rental_id, still_due, locker_to, rental_to, reason, after):
+    """One rental of a sweep, under the locks; False if a desk changed it meanwhile."""
+    rental = locking.lock_rental(rental_id).rental
+    if rental is None or not still_due(rental):
+        return False
+    _move_locker(rental.locker_id, locker_to, None, reason)
+    _record(rental, rental_to, None, reason)
+    if after is not None:
+        after(rental)
+    return True
 
-    Each rental is re-read under a row lock and checked again (`still_due`),
-    so a desk that renewed or released it meanwhile wins over the job.
+
+def _sweep(due, still_due, locker_to, rental_to, reason, after=None):
+    """Move every rental matching `due` on, one desk action each; returns how many moved.
+
+    Each rental is re-read under the locks and checked again (`still_due`), so
+    a desk that renewed or released it meanwhile wins over the job. A rental the
+    rules refuse (its locker was put out of use by hand) is left for staff.
     """
-    ids = db.session.execute(db.select(Rental.id).where(*due)).scalars().all()
+    ids = db.session.execute(db.select(Rental.id).where(*due).order_by(Rental.id)).scalars().all()
+    db.session.rollback()
+    moved = 0
     for rental_id in ids:
-        rental = db.session.get(Rental, rental_id, with_for_update=True, populate_existing=True)
-        if still_due(rental):
-            lockers.change_status(rental.locker_id, locker_to, by_user_id=None, reason=reason)
-            _record(rental, rental_to, None, reason)
-            if after is not None:
-                after(rental)
-        db.session.commit()
-    return len(ids)
+        try:
+            moved += _move_on(rental_id, still_due, locker_to, rental_to, reason, after)
+        except Refusal:
+            continue
+    return moved
 
 
 def expire_due(now=None):
     """Job: active rentals past their end become Expired, and so do their lockers."""
-    return _sweep((Rental.status == RentalStatus.ACTIVE, Rental.ends_at <= (now or utcnow())),
-                  lambda r: r.status is RentalStatus.ACTIVE,
+    now = now or utcnow()
+    return _sweep((Rental.status == RentalStatus.ACTIVE, Rental.ends_at <= now),
+                  lambda r: r.status is RentalStatus.ACTIVE and r.ends_at <= now,
                   LockerStatus.EXPIRED, RentalStatus.EXPIRED, "term ended")
 
 
 def lapse_reservations(now=None):
     """Job: reservations past their deadline end; the locker is free again (SPEC R1)."""
-    return _sweep((Rental.status == RentalStatus.RESERVED,
-                   Rental.reserved_until <= (now or utcnow())),
-                  lambda r: r.status is RentalStatus.RESERVED,
+    now = now or utcnow()
+    return _sweep((Rental.status == RentalStatus.RESERVED, Rental.reserved_until <= now),
+                  lambda r: r.status is RentalStatus.RESERVED and r.reserved_until <= now,
                   LockerStatus.AVAILABLE, RentalStatus.CANCELLED, "reservation lapsed")
 
 
@@ -335,11 +355,12 @@ def abandon_overdue(now=None):
     def open_lost_item(rental):
         db.session.add(LostItem(
             branch_id=rental.branch_id, locker_id=rental.locker_id, rental=rental,
-            client_id=rental.client_id, cleaned_out_on=now.date(),
+            client_id=rental.client_id,
+            cleaned_out_on=clock.local_day(now, rental.branch.timezone),
             description=_("Contents of locker %(number)s (abandoned rental)",
                           number=rental.locker.number)))
 
     return _sweep((Rental.status == RentalStatus.EXPIRED, Rental.ends_at <= now - grace),
-                  lambda r: r.status is RentalStatus.EXPIRED,
+                  lambda r: r.status is RentalStatus.EXPIRED and r.ends_at <= now - grace,
                   LockerStatus.CLEANING, RentalStatus.ABANDONED, "grace period over",
                   after=open_lost_item)

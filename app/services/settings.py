@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
 from app.models import Setting
+from app.services.errors import Refusal
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ SETTINGS = {
 }
 
 
-class InvalidSetting(ValueError):
+class InvalidSetting(Refusal):
     """A value that does not fit the setting."""
 
 

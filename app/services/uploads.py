@@ -17,6 +17,8 @@ from PIL import Image
 from PIL import ImageOps
 from PIL import UnidentifiedImageError
 
+from app.services.errors import Refusal
+
 # Which permission lets a user open files of each folder.
 FOLDER_PERMISSIONS = {
     "clients": "clients-view",
@@ -28,12 +30,8 @@ MAX_IMAGE_PIXELS = 40_000_000  # a 50-megapixel "image" is a decompression bomb,
 THUMBNAIL_SIZE = (320, 320)
 
 
-class UploadRejected(ValueError):
+class UploadRejected(Refusal):
     """The file is refused; `message` says why, for the screen."""
-
-    def __init__(self, message):
-        super().__init__(str(message))
-        self.message = message
 
 
 def _max_bytes():

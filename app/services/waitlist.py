@@ -36,6 +36,9 @@ from app.models import utcnow
 from app.services import audit
 from app.services import rentals
 from app.services import settings
+from app.services.access import may_act_on_branch
+from app.services.errors import Refusal
+from app.services.transactions import desk_action
 
 W = WaitlistStatus
 # Entries still in line: waiting, or holding an offer not yet taken.
@@ -44,13 +47,8 @@ IN_LINE = (W.WAITING, W.OFFERED)
 TAKEN = (RentalStatus.ACTIVE, RentalStatus.EXPIRED, RentalStatus.RELEASED, RentalStatus.ABANDONED)
 
 
-class WaitlistError(ValueError):
+class WaitlistError(Refusal):
     """The rules refuse this; `message` is for the screen, `field` the form field it concerns."""
-
-    def __init__(self, message, field=None):
-        super().__init__(str(message))
-        self.message = message
-        self.field = field
 
 
 @dataclass
@@ -69,45 +67,53 @@ def _commit():
         raise
 
 
+@desk_action
+def set_note(entry_id, note, *, by_user_id):
+    """Change the note on a waitlist entry (the only thing staff edit by hand)."""
+    entry = db.session.get(WaitlistEntry, entry_id, with_for_update=True, populate_existing=True)
+    if entry is None:
+        raise WaitlistError(_l("That waitlist entry does not exist."))
+    if not may_act_on_branch(by_user_id, entry.branch_id):
+        raise WaitlistError(_l("This waitlist entry belongs to another branch."))
+    entry.note = (note or "").strip()[:255] or None
+    return entry
+
+
 def _with_note(entry, text):
     """The entry's note with `text` added (the model has no column of its own for it)."""
     return " · ".join(part for part in (entry.note, text) if part)[:255]
 
 
+@desk_action
 def join(client_id, zone_id, size=None, *, by_user_id, note=None):
     """Put a client in line for a zone (and a size, if given). Returns the new entry."""
-    try:
-        # Locked so that two desks adding the same client at once add them once.
-        client = db.session.get(Client, client_id, with_for_update=True) if client_id else None
-        if client is None:
-            raise WaitlistError(_l("That client does not exist."), "phone")
-        zone = db.session.get(Zone, zone_id) if zone_id else None
-        if zone is None:
-            raise WaitlistError(_l("Choose a zone."), "zone")
-        if client.status is ClientStatus.BANNED:
-            raise WaitlistError(_l("%(client)s is banned and cannot join the waitlist.",
-                                   client=client.full_name), "phone")
-        if client.status is not ClientStatus.ACTIVE:
-            raise WaitlistError(_l("%(client)s is inactive. Reactivate the client first.",
-                                   client=client.full_name), "phone")
-        if client.branch_id != zone.branch_id:
-            raise WaitlistError(_l("The client and the zone belong to different branches."), "zone")
-        if size is not None and not isinstance(size, LockerSize):
-            raise WaitlistError(_l("Not a valid choice."), "size")
-        already = db.session.execute(db.select(WaitlistEntry.id).where(
-            WaitlistEntry.client_id == client.id, WaitlistEntry.zone_id == zone.id,
-            WaitlistEntry.status.in_(IN_LINE)).limit(1)).first()
-        if already is not None:
-            raise WaitlistError(_l("%(client)s is already on the waitlist for %(zone)s.",
-                                   client=client.full_name, zone=zone.name), "zone")
-        entry = WaitlistEntry(branch_id=zone.branch_id, client_id=client.id, zone_id=zone.id,
-                              size=size, status=W.WAITING, created_at=utcnow(),
-                              created_by_id=by_user_id, note=(note or "").strip()[:255] or None)
-        db.session.add(entry)
-    except Exception:
-        db.session.rollback()
-        raise
-    _commit()
+    # Locked so that two desks adding the same client at once add them once.
+    client = db.session.get(Client, client_id, with_for_update=True) if client_id else None
+    if client is None:
+        raise WaitlistError(_l("That client does not exist."), "phone")
+    zone = db.session.get(Zone, zone_id) if zone_id else None
+    if zone is None:
+        raise WaitlistError(_l("Choose a zone."), "zone")
+    if client.status is ClientStatus.BANNED:
+        raise WaitlistError(_l("%(client)s is banned and cannot join the waitlist.",
+                               client=client.full_name), "phone")
+    if client.status is not ClientStatus.ACTIVE:
+        raise WaitlistError(_l("%(client)s is inactive. Reactivate the client first.",
+                               client=client.full_name), "phone")
+    if client.branch_id != zone.branch_id:
+        raise WaitlistError(_l("The client and the zone belong to different branches."), "zone")
+    if size is not None and not isinstance(size, LockerSize):
+        raise WaitlistError(_l("Not a valid choice."), "size")
+    already = db.session.execute(db.select(WaitlistEntry.id).where(
+        WaitlistEntry.client_id == client.id, WaitlistEntry.zone_id == zone.id,
+        WaitlistEntry.status.in_(IN_LINE)).limit(1)).first()
+    if already is not None:
+        raise WaitlistError(_l("%(client)s is already on the waitlist for %(zone)s.",
+                               client=client.full_name, zone=zone.name), "zone")
+    entry = WaitlistEntry(branch_id=zone.branch_id, client_id=client.id, zone_id=zone.id,
+                          size=size, status=W.WAITING, created_at=utcnow(),
+                          created_by_id=by_user_id, note=(note or "").strip()[:255] or None)
+    db.session.add(entry)
     return entry
 
 

@@ -9,7 +9,6 @@ from alembic import op
 import flask_security.datastore
 import sqlalchemy as sa
 
-import app.models.base
 
 
 # revision identifiers, used by Alembic.
@@ -55,7 +54,7 @@ def upgrade():
     )
     op.create_table('setting',
     sa.Column('key', sa.String(length=60), nullable=False),
-    sa.Column('value', app.models.base.JSONText(), nullable=True),
+    sa.Column('value', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('key', name=op.f('pk_setting'))
@@ -161,7 +160,7 @@ def upgrade():
     sa.Column('model', sa.String(length=60), nullable=True),
     sa.Column('object_id', sa.String(length=64), nullable=True),
     sa.Column('summary', sa.String(length=255), nullable=True),
-    sa.Column('changes', app.models.base.JSONText(), nullable=True),
+    sa.Column('changes', sa.Text(), nullable=True),
     sa.Column('ip', sa.String(length=64), nullable=True),
     sa.Column('user_agent', sa.String(length=255), nullable=True),
     sa.Column('branch_id', sa.Integer(), nullable=True),

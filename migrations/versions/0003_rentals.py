@@ -9,7 +9,6 @@ from alembic import op
 import flask_security.datastore  # noqa: F401  (AsaList columns)
 import sqlalchemy as sa
 
-import app.models.base  # noqa: F401  (JSONText columns)
 
 
 # revision identifiers, used by Alembic.

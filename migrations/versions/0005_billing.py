@@ -9,7 +9,6 @@ from alembic import op
 import flask_security.datastore  # noqa: F401  (AsaList columns)
 import sqlalchemy as sa
 
-import app.models.base  # noqa: F401  (JSONText columns)
 
 
 # revision identifiers, used by Alembic.
@@ -88,7 +87,7 @@ def upgrade():
     sa.Column('staff_id', sa.Integer(), nullable=True),
     sa.Column('opened_at', sa.DateTime(), nullable=False),
     sa.Column('closed_at', sa.DateTime(), nullable=True),
-    sa.Column('expected_by_method', app.models.base.JSONText(), nullable=True),
+    sa.Column('expected_by_method', sa.Text(), nullable=True),
     sa.Column('expected_cash_poisha', sa.BigInteger(), nullable=True),
     sa.Column('counted_cash_poisha', sa.BigInteger(), nullable=True),
     sa.Column('expected_keys', sa.Integer(), nullable=True),

@@ -1,0 +1,80 @@
+"""The one clock: now in UTC for the database, days as the branch lives them.
+
+The database holds naive UTC datetimes (app.models.utcnow). A gym's day runs
+midnight to midnight in its branch's timezone: a rental ending at 02:00 in
+Dhaka ends "on" that Dhaka day, not the UTC day before. Every "today", "ends
+on" and day range in services, screens and reports comes from here.
+"""
+
+from datetime import UTC
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfoNotFoundError
+
+from flask import current_app
+
+from app.extensions import db
+from app.models import Branch
+from app.models import utcnow
+
+now = utcnow
+
+
+def default_timezone():
+    """The timezone of a branch without one (settings → config): Asia/Dhaka out of the box."""
+    from app.services import settings
+
+    return settings.get("timezone") or current_app.config["BABEL_DEFAULT_TIMEZONE"]
+
+
+def zone(timezone_name=None):
+    """The ZoneInfo of `timezone_name`; the default one when it is empty or unknown."""
+    for name in (timezone_name, default_timezone(), "Asia/Dhaka"):
+        if not name:
+            continue
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return ZoneInfo("UTC")
+
+
+def branch_timezone(branch_id):
+    """The timezone name of a branch (the default one for None or an unknown branch)."""
+    branch = db.session.get(Branch, branch_id) if branch_id is not None else None
+    return branch.timezone if branch is not None and branch.timezone else default_timezone()
+
+
+def today(timezone_name=None):
+    """Today's date in `timezone_name` (a branch's timezone; the default one if None)."""
+    return datetime.now(zone(timezone_name)).date()
+
+
+def branch_today(branch_id):
+    """Today's date at the branch."""
+    return today(branch_timezone(branch_id))
+
+
+def to_local(utc_naive, timezone_name=None):
+    """A naive UTC datetime from the database as an aware datetime in `timezone_name`."""
+    return utc_naive.replace(tzinfo=UTC).astimezone(zone(timezone_name))
+
+
+def local_day(utc_naive, timezone_name=None):
+    """The branch day an instant falls on (the day a rental ends on, for example)."""
+    return to_local(utc_naive, timezone_name).date()
+
+
+def day_start_utc(day, timezone_name=None):
+    """The naive UTC datetime at which `day` begins in `timezone_name`."""
+    start = datetime.combine(day, time(), tzinfo=zone(timezone_name))
+    return start.astimezone(UTC).replace(tzinfo=None)
+
+
+def day_range_utc(first_day, last_day=None, timezone_name=None):
+    """[start, end) in naive UTC covering the branch days `first_day`…`last_day` inclusive."""
+    last_day = last_day or first_day
+    return (day_start_utc(first_day, timezone_name),
+            day_start_utc(last_day + timedelta(days=1), timezone_name))
