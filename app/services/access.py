@@ -118,6 +118,21 @@ def can(user, module, action):
     return user.has_permission(f"{module}-{action}")
 
 
+def branch_record(model, record_id, by_user_id, *, refusal, missing, elsewhere, field=None):
+    """The record `record_id` of `model` if `by_user_id` may act on its branch.
+
+    Raises `refusal(missing, field)` when there is none and `refusal(elsewhere, field)`
+    when it belongs to a branch the user is not limited to: a forged form is
+    refused by the service whatever the screen offered.
+    """
+    record = db.session.get(model, record_id) if record_id is not None else None
+    if record is None:
+        raise refusal(missing, field)
+    if not may_act_on_branch(by_user_id, record.branch_id):
+        raise refusal(elsewhere, field)
+    return record
+
+
 def may_act_on_branch(user_id, branch_id):
     """False when `user_id` is staff limited to another branch (whatever a form sent)."""
     from app.models import User

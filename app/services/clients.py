@@ -19,7 +19,6 @@ from pathlib import Path
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from PIL import Image
-from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import ActivityAction
@@ -60,6 +59,11 @@ class DuplicateClient(ClientError):
         self.other = other
 
 
+# Two people publishing terms at once: the second is asked to try again.
+for _name in ("uq_terms_version_version", "terms_version.version"):
+    refuse_on_constraint(_name, _l("Another version was published at the same moment. "
+                                   "Check the list and publish again."))
+
 # Another desk gave the same phone or NID to a client between our check and our commit
 # (constraint name; SQLite names the column).
 for _field in ("phone", "nid"):
@@ -77,6 +81,7 @@ def current_terms():
     ).scalar_one_or_none()
 
 
+@desk_action
 def publish_terms(title, body, *, by_user_id):
     """Publish a new terms version numbered one above the last; it is shown from now on.
 
@@ -93,13 +98,7 @@ def publish_terms(title, body, *, by_user_id):
     latest = db.session.execute(db.select(db.func.max(TermsVersion.version))).scalar()
     terms = TermsVersion(version=(latest or 0) + 1, title=title[:120], body=body,
                          published_by_id=by_user_id)
-    try:
-        db.session.add(terms)
-        _commit(by_user_id)
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise ClientError(_l("Another version was published at the same moment. "
-                             "Check the list and publish again.")) from exc
+    db.session.add(terms)
     return terms
 
 
@@ -156,20 +155,23 @@ def _sign(client, png, terms, *, by_user_id, ip, written):
 def sign_terms(client_id, signature_png_bytes, *, by_user_id, ip, terms_version_id=None):
     """Record the client's signature of the current terms (or of `terms_version_id`, which
     must still be the current one: a client cannot sign text that has been replaced)."""
+    written = []
+    try:
+        return _sign_terms(client_id, signature_png_bytes, written, by_user_id=by_user_id,
+                           ip=ip, terms_version_id=terms_version_id)
+    except BaseException:
+        _remove_files(written)
+        raise
+
+
+@desk_action
+def _sign_terms(client_id, signature_png_bytes, written, *, by_user_id, ip, terms_version_id):
     client = _client(client_id)
     terms = _terms_to_sign(terms_version_id)
     if terms is None:
         raise ClientError(_l("No terms & conditions have been published yet."))
     png = signature_png(signature_png_bytes)
-    written = []
-    try:
-        signature = _sign(client, png, terms, by_user_id=by_user_id, ip=ip, written=written)
-        _commit(by_user_id)
-    except Exception:
-        db.session.rollback()
-        _remove_files(written)
-        raise
-    return signature
+    return _sign(client, png, terms, by_user_id=by_user_id, ip=ip, written=written)
 
 
 def _terms_to_sign(terms_version_id):
@@ -362,33 +364,36 @@ def register_client(*, branch_id, full_name, phone, by_user_id, ip=None, email=N
 
     written = []
     try:
-        client = Client(**details, status=ClientStatus.ACTIVE, tags=tags)
-        if photo is not None:
-            client.photo_path = uploads.store_image(photo, "clients")
-            written.append(client.photo_path)
-        if id_scan is not None:
-            client.id_scan_path = uploads.store_document(id_scan, "clients")
-            written.append(client.id_scan_path)
-        db.session.add(client)
-        if png is not None:
-            _sign(client, png, terms, by_user_id=by_user_id, ip=ip, written=written)
-        with audit.acting_as(by_user_id):
-            db.session.flush()
-            if tags:
-                _log_tags(client, [], [tag.name for tag in tags])
-        events.record(events.CLIENT_REGISTERED, branch_id=client.branch_id, client_id=client.id,
-                      by_user_id=by_user_id)
-        _commit(by_user_id)
-    except IntegrityError as exc:
-        db.session.rollback()
+        return _register(details, tags, photo, id_scan, png, terms, written,
+                         by_user_id=by_user_id, ip=ip)
+    except Refusal:
         _remove_files(written)
         # Someone registered the same phone or NID a moment ago: name that client.
         _check_duplicates(details["phone"], details["nid"])
-        raise ClientError(_l("This would duplicate an existing client. Nothing was saved.")) from exc
-    except Exception:
-        db.session.rollback()
+        raise
+    except BaseException:
         _remove_files(written)
         raise
+
+
+@desk_action
+def _register(details, tags, photo, id_scan, png, terms, written, *, by_user_id, ip):
+    """The registration's writes, one transaction; `written` collects the files stored."""
+    client = Client(**details, status=ClientStatus.ACTIVE, tags=tags)
+    if photo is not None:
+        client.photo_path = uploads.store_image(photo, "clients")
+        written.append(client.photo_path)
+    if id_scan is not None:
+        client.id_scan_path = uploads.store_document(id_scan, "clients")
+        written.append(client.id_scan_path)
+    db.session.add(client)
+    if png is not None:
+        _sign(client, png, terms, by_user_id=by_user_id, ip=ip, written=written)
+    db.session.flush()
+    if tags:
+        _log_tags(client, [], [tag.name for tag in tags])
+    events.record(events.CLIENT_REGISTERED, branch_id=client.branch_id, client_id=client.id,
+                  by_user_id=by_user_id)
     return client
 
 
@@ -432,7 +437,7 @@ def update_client(client_id, data, *, by_user_id):
         setattr(client, name, value)
     set_status(client.id, data.get("status"), by_user_id=by_user_id,
                reason=data.get("ban_reason"))
-    _flush_as(by_user_id)
+    db.session.flush()
     return client
 
 
@@ -450,10 +455,11 @@ def set_status(client_id, status, *, by_user_id, reason=None):
         raise ClientError(_l("Give the reason for the ban."), "ban_reason")
     client.status = status
     client.ban_reason = reason if status is ClientStatus.BANNED else None
-    _flush_as(by_user_id)
+    db.session.flush()
     return client
 
 
+@desk_action
 def set_tags(client_id, tag_ids, *, by_user_id):
     """Replace a client's tags; the change is logged with the names before and after."""
     client = _client(client_id)
@@ -464,9 +470,7 @@ def set_tags(client_id, tag_ids, *, by_user_id):
         return client
     client.tags = tags
     # The tag link table is not a model, so the automatic log cannot see it.
-    with audit.acting_as(by_user_id):
-        _log_tags(client, before, after)
-    _commit(by_user_id)
+    _log_tags(client, before, after)
     return client
 
 
@@ -475,6 +479,7 @@ def _log_tags(client, before, after):
                  changes={"tags": [before, after]}, branch_id=client.branch_id)
 
 
+@desk_action
 def add_note(client_id, body, *, by_user_id):
     """Add a dated staff note to the client's timeline."""
     client = _client(client_id)
@@ -486,25 +491,4 @@ def add_note(client_id, body, *, by_user_id):
                           "body")
     note = ClientNote(client=client, body=body, author_id=by_user_id)
     db.session.add(note)
-    _commit(by_user_id)
     return note
-
-
-def _flush_as(by_user_id):
-    """Write the changes so far with the activity log naming `by_user_id` (the desk action commits).
-
-    Inside a request the log would name the signed-in user anyway; a job or a
-    command has nobody else to name.
-    """
-    with audit.acting_as(by_user_id):
-        db.session.flush()
-
-
-def _commit(by_user_id):
-    """Commit with the activity log naming `by_user_id` (also outside a request); roll back on error."""
-    try:
-        with audit.acting_as(by_user_id):
-            db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise

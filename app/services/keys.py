@@ -16,7 +16,7 @@ from app.models import KeyEvent
 from app.models import KeyEventKind
 from app.models import KeyState
 from app.models import Locker
-from app.services.access import may_act_on_branch
+from app.services.access import branch_record
 from app.services.errors import Refusal
 from app.services.transactions import desk_action
 
@@ -74,12 +74,9 @@ def record_event(key_id, kind, *, by_user_id, client_id=None, note=None):
 
 
 def _locker(locker_id, by_user_id):
-    locker = db.session.get(Locker, locker_id) if locker_id is not None else None
-    if locker is None:
-        raise KeyRegistryError(_l("Choose a locker."), "locker")
-    if not may_act_on_branch(by_user_id, locker.branch_id):
-        raise KeyRegistryError(_l("This locker belongs to another branch."), "locker")
-    return locker
+    return branch_record(Locker, locker_id, by_user_id, refusal=KeyRegistryError,
+                         missing=_l("Choose a locker."),
+                         elsewhere=_l("This locker belongs to another branch."), field="locker")
 
 
 @desk_action

@@ -21,6 +21,7 @@ from app.models import Rental
 from app.models import Zone
 from app.services import events
 from app.services import keys
+from app.services.access import branch_record
 from app.services.access import may_act_on_branch
 from app.services.errors import Refusal
 from app.services.transactions import desk_action
@@ -123,12 +124,9 @@ def _add_lockers(zone, numbers, *, size, category_id, notes, by_user_id, with_ke
 
 
 def _zone(zone_id, by_user_id):
-    zone = db.session.get(Zone, zone_id) if zone_id is not None else None
-    if zone is None:
-        raise LockerError(_l("Choose a zone."), "zone")
-    if not may_act_on_branch(by_user_id, zone.branch_id):
-        raise LockerError(_l("This zone belongs to another branch."), "zone")
-    return zone
+    return branch_record(Zone, zone_id, by_user_id, refusal=LockerError,
+                         missing=_l("Choose a zone."),
+                         elsewhere=_l("This zone belongs to another branch."), field="zone")
 
 
 def _number(text):

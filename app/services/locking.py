@@ -41,16 +41,21 @@ class Locked:
     rental: Rental | None
 
 
+def _locked(model, record_id, missing=None):
+    """The row, locked and freshly read; None (or the refusal `missing`) when there is none."""
+    row = db.session.get(model, record_id, with_for_update=True, populate_existing=True) \
+        if record_id is not None else None
+    if row is None and missing is not None:
+        raise NotFound(missing)
+    return row
+
+
 def _locker(locker_id):
-    locker = db.session.get(Locker, locker_id, with_for_update=True, populate_existing=True) \
-        if locker_id is not None else None
-    if locker is None:
-        raise NotFound(_l("That locker does not exist."))
-    return locker
+    return _locked(Locker, locker_id, _l("That locker does not exist."))
 
 
 def _rental(rental_id):
-    return db.session.get(Rental, rental_id, with_for_update=True, populate_existing=True)
+    return _locked(Rental, rental_id)
 
 
 def _holding(locker_id):
@@ -88,11 +93,7 @@ def lock_invoice(invoice_id):
                                    ).scalar_one_or_none() if invoice_id is not None else None
     if rental_id is not None:
         lock_rental(rental_id)
-    invoice = db.session.get(Invoice, invoice_id, with_for_update=True, populate_existing=True) \
-        if invoice_id is not None else None
-    if invoice is None:
-        raise NotFound(_l("That invoice does not exist."))
-    return invoice
+    return _locked(Invoice, invoice_id, _l("That invoice does not exist."))
 
 
 def lock_payment(payment_id):
@@ -106,4 +107,4 @@ def lock_payment(payment_id):
         lock_invoice(invoice_id)
     elif rental_id is not None:
         lock_rental(rental_id)
-    return db.session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
+    return _locked(Payment, payment_id)

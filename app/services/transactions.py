@@ -13,6 +13,9 @@ means another desk was busy with the same rows: the whole action is tried
 again from the start, a few times, with a short pause, so the desk sees a
 result rather than a database error.
 
+The activity log names the `by_user_id` the action was called with (a job
+or a command has no signed-in user).
+
 A desk action called from inside another one (returning a key releases the
 rental) joins the caller's transaction: only the outermost commits, and a
 refusal anywhere undoes everything.
@@ -35,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Setting
+from app.services import audit
 from app.services.errors import Refusal
 
 ATTEMPTS = 4
@@ -69,9 +73,11 @@ def desk_action(func):
         for attempt in range(1, ATTEMPTS + 1):
             session.info[_DEPTH] = 1
             try:
-                start_afresh()
-                result = func(*args, **kwargs)
-                session.commit()
+                # The activity log names who acted, in a job or a command as in a request.
+                with audit.acting_as(kwargs.get("by_user_id")):
+                    start_afresh()
+                    result = func(*args, **kwargs)
+                    session.commit()
                 return result
             except IntegrityError as exc:
                 session.rollback()

@@ -59,14 +59,6 @@ class Skipped:
     next_offer: WaitlistEntry | None = None
 
 
-def _commit():
-    try:
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-
-
 @desk_action
 def set_note(entry_id, note, *, by_user_id):
     """Change the note on a waitlist entry (the only thing staff edit by hand)."""
@@ -165,8 +157,9 @@ def _free(locker_id):
         and not locker.needs_rekey else None
 
 
+@desk_action
 def _reserve_for(entry_id, locker_id, by_user_id):
-    """Reserve the locker for the entry's client and mark the entry Offered.
+    """Reserve the locker for the entry's client and mark the entry Offered, together.
 
     Returns the entry, or raises RentalError (nothing changed) when the rental
     rules refuse this client this locker. Returns None if the entry is no longer
@@ -174,20 +167,15 @@ def _reserve_for(entry_id, locker_id, by_user_id):
     """
     entry = db.session.get(WaitlistEntry, entry_id, with_for_update=True, populate_existing=True)
     if entry is None or entry.status is not W.WAITING:
-        db.session.commit()
         return None
-    # Marked before the reservation so both are committed together (or neither);
-    # with a deadline, so the offer still lapses if the rest below never happens.
     hours = settings.get("waitlist_offer_hours")
     entry.status = W.OFFERED
     entry.offer_expires_at = utcnow() + timedelta(hours=hours)
     rental = rentals.reserve(locker_id, entry.client_id, by_user_id=by_user_id, hours=hours,
                              reason="waitlist offer")
-    entry = db.session.get(WaitlistEntry, entry_id)
     entry.offered_rental_id = rental.id
     entry.offer_expires_at = rental.reserved_until
     _notify_offer(entry)
-    _commit()
     return entry
 
 
@@ -282,15 +270,16 @@ def accept_offers():
         Rental, WaitlistEntry.offered_rental_id == Rental.id).where(
         WaitlistEntry.status == W.OFFERED, Rental.status.in_(TAKEN))
         .order_by(WaitlistEntry.id)).scalars().all()
-    accepted = 0
-    for entry_id in ids:
-        entry = db.session.get(WaitlistEntry, entry_id, with_for_update=True,
-                               populate_existing=True)
-        if entry.status is W.OFFERED:
-            entry.status = W.ACCEPTED
-            accepted += 1
-        _commit()
-    return accepted
+    return sum(_accept(entry_id) for entry_id in ids)
+
+
+@desk_action
+def _accept(entry_id):
+    entry = db.session.get(WaitlistEntry, entry_id, with_for_update=True, populate_existing=True)
+    if entry is None or entry.status is not W.OFFERED:
+        return False
+    entry.status = W.ACCEPTED
+    return True
 
 
 def _end_offer(entry_id, to_status, *, by_user_id, reason, note=None):
@@ -298,39 +287,38 @@ def _end_offer(entry_id, to_status, *, by_user_id, reason, note=None):
 
     Returns the id of the locker its offer held (free again now, unless
     something else took it), or None when it held none. Raises WaitlistError
-    when the entry is no longer in line, or the client has taken the locker.
+    when the entry is no longer in line, or the client has taken the locker
+    (which is then recorded as an acceptance).
     """
+    refusal, locker_id = _settle_offer(entry_id, to_status, by_user_id, reason, note)
+    if refusal is not None:
+        raise WaitlistError(refusal)
+    return locker_id
+
+
+@desk_action
+def _settle_offer(entry_id, to_status, by_user_id, reason, note):
+    """(refusal or None, locker id or None); what it changed is saved either way."""
     entry = db.session.get(WaitlistEntry, entry_id, with_for_update=True, populate_existing=True)
     if entry is None or entry.status not in IN_LINE:
-        db.session.commit()
-        raise WaitlistError(_l("This client is no longer in line."))
+        return _l("This client is no longer in line."), None
     rental = db.session.get(Rental, entry.offered_rental_id) if entry.offered_rental_id else None
     if entry.status is W.OFFERED and rental is not None and rental.status in TAKEN:
         # The client took the locker before this ran: that is an acceptance.
         entry.status = W.ACCEPTED
-        _commit()
-        raise WaitlistError(_l("%(client)s has already taken the offered locker.",
-                               client=entry.client.full_name))
+        return _l("%(client)s has already taken the offered locker.",
+                  client=entry.client.full_name), None
     entry.status = to_status
     if note:
         entry.note = _with_note(entry, note)
     if rental is None or rental.status is not RentalStatus.RESERVED:
-        _commit()
-        return rental.locker_id if rental is not None else None
-    locker_id = rental.locker_id
+        return None, rental.locker_id if rental is not None else None
     try:
-        # Commits the entry's new status together with the cancelled reservation.
+        # In this transaction: the entry's new status and the cancelled reservation together.
         rentals.release(rental.id, by_user_id=by_user_id, reason=reason)
     except rentals.RentalError:
-        # The rental service's own lapse job cancelled it meanwhile: only the entry changes.
-        entry = db.session.get(WaitlistEntry, entry_id, with_for_update=True,
-                               populate_existing=True)
-        if entry.status in IN_LINE:
-            entry.status = to_status
-            if note:
-                entry.note = _with_note(entry, note)
-        _commit()
-    return locker_id
+        pass  # the rental service's own lapse job cancelled it meanwhile: only the entry changes
+    return None, rental.locker_id
 
 
 def _lapse_due(now, branch_id=None):
