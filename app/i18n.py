@@ -28,7 +28,15 @@ def select_locale():
     chosen = session.get("locale")
     if chosen in languages:
         return chosen
-    return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    return request.accept_languages.best_match(languages) or _default_language(languages)
+
+
+def _default_language(languages):
+    """The gym's default language (settings), for a browser that asks for neither."""
+    from app.services import settings
+
+    chosen = settings.get("default_language")
+    return chosen if chosen in languages else current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def select_timezone():

@@ -17,14 +17,16 @@ from app.models import Key
 from app.models import KeyState
 from app.models import LockerSize
 from app.models import LockerStatus
-from app.models import Payment
-from app.models import PaymentStatus
+from app.models import PaymentMethod
 from app.models import Rental
 from app.models import RentalTerm
 from app.models import Zone
 from app.models import ZoneKind
 from app.models import utcnow
+from app.services import billing
+from app.services import clients
 from app.services import grid
+from app.services import handover
 from app.services import lockers
 from app.services import rentals
 from app.services.money import format_taka
@@ -82,9 +84,9 @@ def _assign(locker, client, user, term=RentalTerm.MONTHLY):
 
 
 def _pay(rental, amount):
-    db.session.add(Payment(branch_id=rental.branch_id, client_id=rental.client_id,
-                           rental_id=rental.id, amount_poisha=amount, status=PaymentStatus.PAID))
-    db.session.commit()
+    """Cash taken at the desk on the rental's invoice."""
+    billing.record_payment(billing.invoice_of(rental.id).id, amount, PaymentMethod.CASH,
+                           by_user_id=None)
 
 
 def _make_role(name, permissions):
@@ -276,6 +278,7 @@ def test_the_feed_never_shows_another_branchs_changes(desk):
     for args in ({}, {"branch": theirs.branch_id}):
         feed = _changes(browser, since, **args)
         assert feed["tiles"] == [] and feed["removed"] == []
+    _set_status(mine, LockerStatus.MAINTENANCE, browser.user)
     assert [t["id"] for t in _changes(browser, 0, branch=theirs.branch_id)["tiles"]] == [mine.id]
 
 
@@ -445,13 +448,13 @@ def test_payments_keys_and_client_names_reach_the_feed(desk):
     assert [t["id"] for t in feed["tiles"]] == [locker.id] and "m" not in feed["tiles"][0]
 
     since = feed["version"]
-    key.state = KeyState.WITH_CLIENT  # the key's row was expired by the commit
-    db.session.commit()
+    handover.issue_key(locker.id, key.id, deposit_poisha=0, by_user_id=browser.user.id)
     assert [t["id"] for t in _changes(browser, since)["tiles"]] == [locker.id]
 
     since = _version(locker.branch_id)
-    client.full_name = "Zara Uddin"
-    db.session.commit()
+    clients.update_client(client.id, {"branch_id": client.branch_id, "full_name": "Zara Uddin",
+                                      "phone": client.phone, "status": "ACTIVE"},
+                          by_user_id=browser.user.id)
     assert [t["c"] for t in _changes(browser, since)["tiles"]] == ["ZU"]
 
 
@@ -489,8 +492,7 @@ def test_one_change_stays_under_2_kb(desk):
     _assign(locker, desk.make_client(branch=locker.branch, name="Mohammad Abdullah Al Mamun"),
             browser.user, RentalTerm.DAILY)
     since = _version(locker.branch_id)
-    locker.needs_rekey = True
-    db.session.commit()
+    lockers.update_locker(locker.id, {"notes": "Door sticks"}, by_user_id=browser.user.id)
     response = browser.get(GRID + "changes", query_string={"since": since})
     assert [t["id"] for t in response.get_json()["tiles"]] == [locker.id]
     assert len(response.data) <= 2048

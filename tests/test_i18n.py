@@ -72,3 +72,17 @@ def test_a_branch_in_another_timezone_shows_its_own_time(desk):
         login_user(user)
         shown = local_datetime(datetime(2026, 1, 1, 18, 30))
     assert "12:15" in shown
+
+
+def test_a_browser_asking_for_another_language_gets_the_gyms_default(client, app):
+    """The login page of a browser set to French follows the default-language setting."""
+    from app.services import settings
+
+    with app.app_context():
+        settings.put("default_language", "bn")
+        db.session.commit()
+    assert "<h1>লগ ইন</h1>" in client.get("/login", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    with app.app_context():
+        settings.put("default_language", "en")
+        db.session.commit()
+    assert "<h1>Login</h1>" in client.get("/login", headers={"Accept-Language": "fr"}).get_data(as_text=True)

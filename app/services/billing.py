@@ -337,10 +337,12 @@ def open_balance_sql():
                    else_=Invoice.total_poisha - net_received_sql(Invoice.id))
 
 
-def owed_on_rental_sql(rental_id):
-    """SQL: what is still owed on the invoices of the rental `rental_id` (a column)."""
+def owed_on_locker_sql(locker_id, client_id):
+    """SQL: what `client_id` still owes on their rentals of `locker_id` (columns), renewals included."""
     return (sa.select(sa.func.coalesce(sa.func.sum(open_balance_sql()), 0))
-            .where(Invoice.rental_id == rental_id).scalar_subquery())
+            .join(Rental, Invoice.rental_id == Rental.id)
+            .where(Rental.locker_id == locker_id, Rental.client_id == client_id)
+            .scalar_subquery())
 
 
 def overdue_sql(today):

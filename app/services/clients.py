@@ -27,6 +27,7 @@ from app.models import Client
 from app.models import ClientNote
 from app.models import ClientStatus
 from app.models import Language
+from app.models import Rental
 from app.models import Tag
 from app.models import TermsSignature
 from app.models import TermsVersion
@@ -438,7 +439,16 @@ def update_client(client_id, data, *, by_user_id):
     set_status(client.id, data.get("status"), by_user_id=by_user_id,
                reason=data.get("ban_reason"))
     db.session.flush()
+    _announce_update(client, by_user_id)
     return client
+
+
+def _announce_update(client, by_user_id):
+    """A client changed: the grid shows their initials on the lockers they hold."""
+    held = db.session.execute(db.select(Rental.holding_locker_id).where(
+        Rental.client_id == client.id, Rental.holding_locker_id.is_not(None))).scalars().all()
+    events.record(events.CLIENT_UPDATED, branch_id=client.branch_id, client_id=client.id,
+                  by_user_id=by_user_id, locker_ids=sorted(held))
 
 
 @desk_action

@@ -47,6 +47,13 @@ INVOICE_CANCELLED = "invoice.cancelled"
 PAYMENT_RECORDED = "payment.recorded"
 PAYMENT_REFUNDED = "payment.refunded"
 LOCKER_STATUS_CHANGED = "locker.status_changed"
+LOCKER_ADDED = "locker.added"
+LOCKER_UPDATED = "locker.updated"
+LOCKER_REMOVED = "locker.removed"
+KEY_REGISTERED = "key.registered"
+KEY_REKEYED = "key.rekeyed"
+DEPOSIT_REFUNDED = "deposit.refunded"
+CLIENT_UPDATED = "client.updated"
 
 _PENDING = "domain_events_pending"
 # Ids per UPDATE when stamping: far below every database's limit on bound parameters.
@@ -147,7 +154,7 @@ def dispatch_undelivered(older_than=SWEEP_AFTER, limit=SWEEP_BATCH):
 # --- after commit -------------------------------------------------------------------------
 
 def _after_flush(session, flush_context):
-    """Snapshot the flushed events (ids are known now; the rows expire at commit)."""
+    """Snapshot the flushed events (persistent with their ids now; the rows expire at commit)."""
     pending = session.info.get(_PENDING)
     if not pending:
         return
@@ -180,7 +187,7 @@ def _after_transaction_end(session, transaction):
         session.info.pop(_PENDING + "_ready", None)
 
 
-_LISTENERS = (("after_flush", _after_flush), ("after_commit", _after_commit),
+_LISTENERS = (("after_flush_postexec", _after_flush), ("after_commit", _after_commit),
               ("after_transaction_end", _after_transaction_end))
 
 

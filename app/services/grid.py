@@ -6,16 +6,17 @@ A tile is a small dict that says everything the grid shows of one locker:
 It carries no HTML and no client name, so one changed tile stays far below
 2 KB on the wire, and a screen across the room shows initials, not names.
 
-Live updates: every commit that changed what a tile or the side panel shows
-(the locker, a rental, key, key event, payment, deposit or status change of it,
-the renting client's name) bumps a per-branch version counter in Redis and
-records the touched locker ids with that version in a per-branch sorted set.
-Open grids ask `changes_since(branch, version)` twice a second and receive
-only the tiles that changed, whichever app process made the change. The ids
-are collected from the session in after_flush and published in after_commit
-(never for a rolled-back transaction). Redis is optional: when it is down,
-publishing is skipped with a warning and pages fall back to re-reading the
-whole tile set from the database every few seconds.
+Live updates: every desk action that changes what a tile or the side panel
+shows (a rental, key, payment, deposit or status change of a locker, the
+renting client's name) records a domain event naming the locker
+(app.services.events). After the commit the grid hears the events, bumps a
+per-branch version counter in Redis and records the touched locker ids with
+that version in a per-branch sorted set. Open grids ask
+`changes_since(branch, version)` twice a second and receive only the tiles
+that changed, whichever app process made the change; a rolled-back action
+announces nothing. Redis is optional: when it is down, publishing is skipped
+with a warning, the events wait for the sweeper, and pages fall back to
+re-reading the whole tile set from the database every few seconds.
 """
 
 import logging
@@ -30,30 +31,25 @@ from flask import current_app
 from flask import has_app_context
 from flask_babel import gettext as _
 from redis.exceptions import RedisError
-from sqlalchemy import event
-from sqlalchemy import inspect
-from sqlalchemy.orm import Session
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.extensions import rq
 from app.models import Branch
 from app.models import Client
-from app.models import DepositEntry
 from app.models import Floor
 from app.models import Key
-from app.models import KeyEvent
 from app.models import KeyState
 from app.models import Locker
 from app.models import LockerSize
 from app.models import LockerStatus
 from app.models import LockerStatusChange
-from app.models import Payment
-from app.models import PaymentStatus
 from app.models import Rental
 from app.models import RentalStatus
 from app.models import Zone
 from app.models import utcnow
+from app.services import billing
+from app.services import events
 from app.services import settings
 from app.services.access import can
 from app.services.lockers import allowed_targets
@@ -331,11 +327,12 @@ def actions_for(status, rental_status, *, needs_rekey, key_out, abilities):
             if wanted[action] and "-".join(ACTION_PERMISSIONS[action]) in abilities]
 
 
-def marks_for(rental_status, ends_at, reserved_until, price_poisha, paid_poisha, *,
-              needs_rekey, now, soon_until):
+def marks_for(rental_status, ends_at, reserved_until, owed_poisha, *, needs_rekey, now,
+              soon_until):
     """Marks of a tile: expiring soon, overdue (past its end, still held), dues, needs re-key.
 
-    The first five describe the rental holding the locker; `rental_status` is None
+    The first four describe the rental holding the locker (`owed_poisha`: what its
+    client owes on this locker, billing's one definition); `rental_status` is None
     when nobody holds it.
     """
     marks = []
@@ -347,18 +344,16 @@ def marks_for(rental_status, ends_at, reserved_until, price_poisha, paid_poisha,
             marks.append(OVERDUE)
         elif ends_at <= soon_until:
             marks.append(SOON)
-        if price_poisha > paid_poisha:
+        if owed_poisha > 0:
             marks.append(DUES)
     if needs_rekey:
         marks.append(REKEY)
     return marks
 
 
-def _paid_poisha():
-    """Paid payments of the rental in the enclosing query, in poisha."""
-    return (sa.select(sa.func.coalesce(sa.func.sum(Payment.amount_poisha), 0))
-            .where(Payment.rental_id == Rental.id, Payment.status == PaymentStatus.PAID)
-            .correlate(Rental).scalar_subquery())
+def _owed_poisha():
+    """What the client holding the locker owes on it, in the enclosing query (Locker, Rental)."""
+    return billing.owed_on_locker_sql(Locker.id, Rental.client_id)
 
 
 def _soon_until(now):
@@ -370,7 +365,7 @@ def tiles(filters, *, abilities, locker_ids=None):
 
     Two statements whatever the number of lockers: the expiring-soon setting, and
     one query for the lockers with their zone and floor, the rental holding each
-    (client name, paid amount) and whether a key of it is out with a client.
+    (client name, what they owe on it) and whether a key of it is out with a client.
     Groups are the zones in building order: {"f", "fn", "z", "zn"}.
     """
     if filters.branch_id is None:
@@ -389,7 +384,7 @@ def tiles(filters, *, abilities, locker_ids=None):
                   Zone.name.label("zone_name"), Floor.id.label("floor_id"),
                   Floor.name.label("floor_name"), Rental.id.label("rental_id"),
                   Rental.status.label("rental_status"), Rental.ends_at, Rental.reserved_until,
-                  Rental.price_poisha, _paid_poisha().label("paid_poisha"), Client.full_name,
+                  _owed_poisha().label("owed_poisha"), Client.full_name,
                   key_out.label("key_out"))
         .join(Zone, Locker.zone_id == Zone.id).join(Floor, Zone.floor_id == Floor.id)
         .outerjoin(Rental, Rental.holding_locker_id == Locker.id)
@@ -411,8 +406,8 @@ def tiles(filters, *, abilities, locker_ids=None):
                 name = names[row.full_name] = initials(row.full_name)
             if name:
                 tile["c"] = name
-        marks = marks_for(row.rental_status, row.ends_at, row.reserved_until, row.price_poisha,
-                          row.paid_poisha, needs_rekey=row.needs_rekey, now=now,
+        marks = marks_for(row.rental_status, row.ends_at, row.reserved_until,
+                          row.owed_poisha or 0, needs_rekey=row.needs_rekey, now=now,
                           soon_until=soon_until)
         if marks:
             tile["m"] = shared_marks.setdefault(tuple(marks), marks)
@@ -437,7 +432,7 @@ class Panel:
     locker: Locker
     tile: dict
     rental: Rental | None
-    paid_poisha: int
+    dues_poisha: int  # what the holder owes on this locker (billing's one definition)
     keys: list
     history: list
 
@@ -445,13 +440,6 @@ class Panel:
     def client(self):
         """The client holding the locker, or None."""
         return self.rental.client if self.rental is not None else None
-
-    @property
-    def dues_poisha(self):
-        """What the holding rental still owes (never below zero)."""
-        if self.rental is None:
-            return 0
-        return max(0, self.rental.price_poisha - self.paid_poisha)
 
 
 def panel(locker_id, *, branch_id=None, abilities=frozenset()):
@@ -467,10 +455,10 @@ def panel(locker_id, *, branch_id=None, abilities=frozenset()):
     if locker is None:
         return None
     found = db.session.execute(
-        sa.select(Rental, _paid_poisha().label("paid_poisha"))
+        sa.select(Rental, billing.owed_on_locker_sql(Rental.locker_id, Rental.client_id))
         .options(joinedload(Rental.client))
         .where(Rental.holding_locker_id == locker.id)).first()
-    rental, paid = (found[0], int(found[1] or 0)) if found is not None else (None, 0)
+    rental, owed = (found[0], max(0, int(found[1] or 0))) if found is not None else (None, 0)
     keys = db.session.execute(
         sa.select(Key).where(Key.locker_id == locker.id).order_by(Key.is_spare, Key.tag)
     ).scalars().all()
@@ -480,8 +468,8 @@ def panel(locker_id, *, branch_id=None, abilities=frozenset()):
         .order_by(LockerStatusChange.changed_at.desc(), LockerStatusChange.id.desc()).limit(10)
     ).scalars().all()
     now = utcnow()
-    held = (rental.status, rental.ends_at, rental.reserved_until, rental.price_poisha, paid) \
-        if rental is not None else (None, None, None, 0, 0)
+    held = (rental.status, rental.ends_at, rental.reserved_until, owed) \
+        if rental is not None else (None, None, None, 0)
     key_out = any(key.state is KeyState.WITH_CLIENT for key in keys)
     tile = {"id": locker.id, "n": locker.number, "s": locker.status.name, "z": locker.zone_id,
             "m": marks_for(*held, needs_rekey=locker.needs_rekey, now=now,
@@ -491,7 +479,7 @@ def panel(locker_id, *, branch_id=None, abilities=frozenset()):
                              abilities=abilities)}
     if rental is not None:
         tile["r"] = rental.id
-    return Panel(locker, tile, rental, paid, keys, history)
+    return Panel(locker, tile, rental, owed, keys, history)
 
 
 # --- the change feed ----------------------------------------------------------------------
@@ -541,7 +529,7 @@ def _send_resets(connection):
 
 
 def publish(touched):
-    """Announce changed lockers, {branch_id: {locker ids}}, to every open grid.
+    """Announce changed lockers, {branch_id: {locker ids}}, to every open grid; False if not.
 
     Never raises: without Redis the change is saved all the same, a warning is
     logged, and the branches are remembered so that their grids re-read
@@ -549,13 +537,14 @@ def publish(touched):
     """
     touched = {branch_id: ids for branch_id, ids in touched.items() if branch_id is not None}
     if not touched:
-        return
+        return True
     state = _state()
     try:
         connection = _redis()
         _send_resets(connection)
         for branch_id, locker_ids in touched.items():
             _run_publish(connection, branch_id, locker_ids, reset=False)
+        return True
     except (RedisError, OSError, FeedUnavailable) as exc:
         if not isinstance(exc, FeedUnavailable):
             _redis_failed(exc)
@@ -563,6 +552,7 @@ def publish(touched):
         _warn("Locker grid: changes of lockers %s not announced, Redis is unavailable (%s). "
               "Open grids re-read the database instead.",
               sorted(i for ids in touched.values() for i in ids)[:20], exc)
+        return False
 
 
 def current_version(branch_id):
@@ -605,168 +595,30 @@ def changes_since(branch_id, since):
     return Feed(version, tuple(sorted(int(locker_id) for locker_id in ids)))
 
 
-# --- collecting changed lockers from the session ----------------------------------------------
+# --- hearing about changed lockers ------------------------------------------------------------
 
-_TOUCHED = "locker_grid_touched"
-# Client fields a tile or the panel shows.
-_CLIENT_FIELDS = ("full_name", "phone", "photo_path")
+def on_events(batch):
+    """Subscriber of the domain events: announce the lockers they name to every open grid.
 
-
-def _pk(obj):
-    """The primary key of a flushed object, without loading anything."""
-    state = inspect(obj)
-    if state.key is not None:
-        return state.key[1][0]
-    return state.dict.get("id")
-
-
-def _column(obj, name, loadable):
-    """A column's value; a changed row's expired column is read back only when `loadable`."""
-    value = inspect(obj).dict.get(name)
-    if value is None and loadable:
-        # Set after a commit expired the row: one small SELECT, only for such rows.
-        value = getattr(obj, name)
-    return value
-
-
-def _in_session(session, model, pk):
-    """The object with primary key `pk` if the session already holds it."""
-    if pk is None:
-        return None
-    return session.identity_map.get(inspect(model).identity_key_from_primary_key((pk,)))
-
-
-class _Touched:
-    """Locker ids touched by one flush, resolved to their branches with as few queries as possible."""
-
-    def __init__(self, session):
-        self.session = session
-        self.lockers = {}          # locker id -> branch id (None: not known yet)
-        self.rentals, self.keys, self.clients = set(), set(), set()
-
-    def locker(self, locker_id, branch_id=None):
-        if locker_id is not None and self.lockers.get(locker_id) is None:
-            self.lockers[locker_id] = branch_id
-
-    def rental(self, rental_id):
-        found = _in_session(self.session, Rental, rental_id)
-        if found is not None and inspect(found).dict.get("locker_id") is not None:
-            self.locker(found.locker_id, inspect(found).dict.get("branch_id"))
-        elif rental_id is not None:
-            self.rentals.add(rental_id)
-
-    def key(self, key_id):
-        found = _in_session(self.session, Key, key_id)
-        if found is not None and inspect(found).dict.get("locker_id") is not None:
-            self.locker(found.locker_id)
-        elif key_id is not None:
-            self.keys.add(key_id)
-
-    def add(self, obj, loadable):
-        """Note the locker behind `obj`; `loadable` is False for new and deleted rows."""
-        if isinstance(obj, Locker):
-            self.locker(_pk(obj), inspect(obj).dict.get("branch_id"))
-        elif isinstance(obj, Rental):
-            locker_id = _column(obj, "locker_id", loadable)
-            if locker_id is not None:
-                self.locker(locker_id, inspect(obj).dict.get("branch_id"))
-        elif isinstance(obj, LockerStatusChange | Key):
-            self.locker(_column(obj, "locker_id", loadable))
-        elif isinstance(obj, KeyEvent):
-            self.key(_column(obj, "key_id", loadable))
-        elif isinstance(obj, Payment):
-            self.rental(_column(obj, "rental_id", loadable))
-        elif isinstance(obj, DepositEntry):
-            rental_id = _column(obj, "rental_id", loadable)
-            if rental_id is not None:
-                self.rental(rental_id)
-            else:
-                self.key(_column(obj, "key_id", loadable))
-        elif isinstance(obj, Client) and loadable:
-            state = inspect(obj)
-            if any(state.attrs[name].history.has_changes() for name in _CLIENT_FIELDS):
-                self.clients.add(_pk(obj))
-
-    def resolve(self):
-        """{branch id: {locker ids}}, looking up only what the session does not hold."""
-        connection = self.session.connection()
-        if self.clients:
-            for locker_id, branch_id in connection.execute(
-                    sa.select(Rental.holding_locker_id, Rental.branch_id)
-                    .where(Rental.client_id.in_(self.clients),
-                           Rental.holding_locker_id.is_not(None))):
-                self.locker(locker_id, branch_id)
-        if self.rentals:
-            for locker_id, branch_id in connection.execute(
-                    sa.select(Rental.locker_id, Rental.branch_id)
-                    .where(Rental.id.in_(self.rentals))):
-                self.locker(locker_id, branch_id)
-        if self.keys:
-            for (locker_id,) in connection.execute(
-                    sa.select(Key.locker_id).where(Key.id.in_(self.keys))):
-                self.locker(locker_id)
-        unknown = []
-        for locker_id, branch_id in self.lockers.items():
-            if branch_id is None:
-                found = _in_session(self.session, Locker, locker_id)
-                branch_id = inspect(found).dict.get("branch_id") if found is not None else None
-                if branch_id is None:
-                    unknown.append(locker_id)
-                else:
-                    self.lockers[locker_id] = branch_id
-        if unknown:
-            self.lockers.update(connection.execute(
-                sa.select(Locker.id, Locker.branch_id).where(Locker.id.in_(unknown))).all())
-        by_branch = {}
-        for locker_id, branch_id in self.lockers.items():
-            if branch_id is not None:
-                by_branch.setdefault(branch_id, set()).add(locker_id)
-        return by_branch
-
-
-_WATCHED = (Locker, Rental, LockerStatusChange, Key, KeyEvent, Payment, DepositEntry, Client)
-
-
-def _collect(session, flush_context):
-    """after_flush: remember which lockers' tiles this flush changed."""
-    touched = None
-    for objects, loadable in ((session.new, False), (session.dirty, True), (session.deleted, False)):
-        for obj in objects:
-            if isinstance(obj, _WATCHED):
-                touched = touched or _Touched(session)
-                touched.add(obj, loadable)
-    if touched is None:
-        return
-    pending = session.info.setdefault(_TOUCHED, {})
-    for branch_id, locker_ids in touched.resolve().items():
-        pending.setdefault(branch_id, set()).update(locker_ids)
-
-
-def _announce(session):
-    """after_commit: publish what the committed transaction changed (not for a savepoint)."""
-    if session.in_nested_transaction():
-        return
-    pending = session.info.pop(_TOUCHED, None)
-    if not pending:
-        return
-    if not has_app_context():
-        log.warning("Locker grid: a change outside an app context was not announced.")
-        return
-    publish(pending)
-
-
-def _forget(session, transaction):
-    """after_transaction_end: a rolled-back or closed transaction announces nothing."""
-    if transaction.parent is None:
-        session.info.pop(_TOUCHED, None)
-
-
-_LISTENERS = (("after_flush", _collect), ("after_commit", _announce),
-              ("after_transaction_end", _forget))
+    Every desk action that changes what a tile or the side panel shows records an
+    event naming the locker (a client's new name names the lockers they hold, in
+    `data["locker_ids"]`). Returns False when Redis could not take them, so the
+    events are handed out again by the sweeper.
+    """
+    touched = {}
+    for event in batch:
+        if event.branch_id is None:
+            continue
+        ids = touched.setdefault(event.branch_id, set())
+        if event.locker_id is not None:
+            ids.add(event.locker_id)
+        ids.update(event.data.get("locker_ids", ()))
+    touched = {branch_id: ids for branch_id, ids in touched.items() if ids}
+    if not touched:
+        return True
+    return publish(touched)
 
 
 def install_listeners():
-    """Watch every session for changes to lockers' tiles; safe to call again."""
-    for name, listener in _LISTENERS:
-        if not event.contains(Session, name, listener):
-            event.listen(Session, name, listener)
+    """Hear the domain events (app.services.events); safe to call again."""
+    events.subscribe(on_events)

@@ -402,7 +402,7 @@ def rekey_locker(locker_id, tag, *, by_user_id, new_lock=False, note=None):
     key (a unique tag) is added, `needs_rekey` cleared, and the open re-key
     tickets of the lost keys are resolved. Refused while a key is with a client.
     """
-    _rental, locker = _lock_locker(locker_id, by_user_id)
+    holder, locker = _lock_locker(locker_id, by_user_id)
     keys = _lock_keys(locker.id)
     tag = keys_service.clean_tag(tag)
     for old in keys:
@@ -431,6 +431,7 @@ def rekey_locker(locker_id, tag, *, by_user_id, new_lock=False, note=None):
         db.session.flush()
     except IntegrityError as exc:
         raise HandoverError(_l("Key tag %(tag)s is already in use.", tag=tag), "tag") from exc
+    _announce(events.KEY_REKEYED, locker, holder, None, new_key, by_user_id, new_lock=new_lock)
     tickets = _rekey_tickets(locker.id, [k.tag for k in keys
                                          if k.state in (KeyState.LOST, KeyState.COMPROMISED)])
     resolution = (_("New lock fitted; new key %(tag)s.", tag=tag) if new_lock
@@ -474,6 +475,8 @@ def refund_deposit(locker_id, client_id, amount_poisha, *, by_user_id):
     rental = db.session.get(Rental, last.rental_id) if last.rental_id else None
     _entry(locker, client.id, rental, last.key, DepositEntryKind.REFUNDED, -amount,
            by_user_id)
+    _announce(events.DEPOSIT_REFUNDED, locker, rental, client.id, last.key, by_user_id,
+              refund_poisha=amount)
     return amount
 
 

@@ -39,17 +39,16 @@ from app.models import Client
 from app.models import Floor
 from app.models import Gender
 from app.models import Key
-from app.models import KeyEvent
-from app.models import KeyEventKind
 from app.models import Locker
 from app.models import LockerCategory
 from app.models import LockerSize
-from app.models import LockerStatus
-from app.models import LockerStatusChange
+from app.models import Rental
 from app.models import User
 from app.models import Zone
 from app.services import audit
 from app.services import clock
+from app.services import events
+from app.services import lockers
 from app.services.errors import Refusal
 from app.services.keys import key_tag_for
 from app.services.money import ascii_digits
@@ -789,7 +788,7 @@ def dry_run(kind, token, mapping, *, branch_id, by_user_id):
 
 # --- writing ---------------------------------------------------------------------------
 
-def _write_clients(plan, branch):
+def _write_clients(plan, branch, by_user_id):
     db.session.add_all([Client(branch_id=branch.id, **values) for values in plan.to_create])
     changes = dict(plan.to_update)
     ids = list(changes)
@@ -798,30 +797,24 @@ def _write_clients(plan, branch):
         for client in db.session.execute(db.select(Client).where(Client.id.in_(chunk))).scalars():
             for name, value in changes[client.id].items():
                 setattr(client, name, value)
+        # A renamed client's initials change on the grid tiles of the lockers they hold.
+        held = {}
+        for client_id, locker_id in db.session.execute(
+                db.select(Rental.client_id, Rental.holding_locker_id).where(
+                    Rental.client_id.in_(chunk), Rental.holding_locker_id.is_not(None))):
+            held.setdefault(client_id, []).append(locker_id)
+        for client_id, locker_ids in held.items():
+            events.record(events.CLIENT_UPDATED, branch_id=branch.id, client_id=client_id,
+                          by_user_id=by_user_id, locker_ids=sorted(locker_ids))
 
 
 def write_locker_rows(rows, *, by_user_id, reason):
-    """Create lockers from checked rows: Available, recorded, each with an In office key.
-
-    As app.services.lockers.bulk_create_lockers does for a range; the caller
-    has checked the numbers and tags and commits.
-    """
+    """Create lockers from checked rows through app.services.lockers.add_lockers (the one way)."""
     zone_ids = {row["zone_id"] for row in rows}
     zones = {zone.id: zone for zone in db.session.execute(
         db.select(Zone).where(Zone.id.in_(zone_ids))).scalars()}
-    lockers = [Locker(zone=zones[row["zone_id"]], number=row["number"], size=row["size"],
-                      category_id=row["category_id"], notes=row["notes"],
-                      status=LockerStatus.AVAILABLE) for row in rows]
-    db.session.add_all(lockers)
-    db.session.flush()
-    extra = []
-    for locker in lockers:
-        key = Key(locker=locker, tag=key_tag_for(locker.branch, locker.number))
-        extra += [LockerStatusChange(locker=locker, to_status=LockerStatus.AVAILABLE,
-                                     changed_by_id=by_user_id, reason=reason[:255]),
-                  key, KeyEvent(key=key, kind=KeyEventKind.ADDED, staff_id=by_user_id)]
-    db.session.add_all(extra)
-    return lockers
+    return lockers.add_lockers([{**row, "zone": zones[row["zone_id"]]} for row in rows],
+                               by_user_id=by_user_id, reason=reason)
 
 
 def commit_import(kind, token, mapping, *, branch_id, by_user_id, filename):
@@ -848,7 +841,7 @@ def apply_import(kind, table, mapping, *, branch_id, by_user_id, filename):
             if not plan.ok:
                 raise ImportFailed(plan)
             if kind == CLIENTS:
-                _write_clients(plan, branch)
+                _write_clients(plan, branch, by_user_id)
             else:
                 write_locker_rows(plan.to_create, by_user_id=by_user_id,
                                   reason=f"import {filename}")

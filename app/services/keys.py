@@ -16,6 +16,7 @@ from app.models import KeyEvent
 from app.models import KeyEventKind
 from app.models import KeyState
 from app.models import Locker
+from app.services import events
 from app.services.access import branch_record
 from app.services.errors import Refusal
 from app.services.transactions import desk_action
@@ -94,7 +95,15 @@ def add_key(data, *, by_user_id):
     db.session.add(key)
     db.session.flush()
     record_event(key.id, KeyEventKind.ADDED, by_user_id=by_user_id)
+    _announce(key, by_user_id)
     return key
+
+
+def _announce(key, by_user_id):
+    """The key registry changed for a locker: its panel lists the keys."""
+    locker = key.locker
+    events.record(events.KEY_REGISTERED, branch_id=locker.branch_id, locker_id=locker.id,
+                  by_user_id=by_user_id, key_id=key.id, tag=key.tag)
 
 
 @desk_action
@@ -116,6 +125,8 @@ def update_key(key_id, data, *, by_user_id):
     key.locker, key.tag = locker, tag
     key.is_spare = bool(data.get("is_spare", key.is_spare))
     key.notes = (data.get("notes") or "").strip()[:255] or None
+    db.session.flush()
+    _announce(key, by_user_id)
     return key
 
 
@@ -135,4 +146,5 @@ def delete_key(key_id, *, by_user_id):
         raise KeyRegistryError(_l("Key %(tag)s has a history; re-key its locker to retire it.",
                                   tag=key.tag))
     db.session.execute(db.delete(KeyEvent).where(KeyEvent.key_id == key.id))
+    _announce(key, by_user_id)
     db.session.delete(key)

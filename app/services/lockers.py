@@ -98,8 +98,33 @@ def locker_numbers(prefix, first, last, width=None):
     return [f"{prefix.strip().upper()}{n:0{width}d}" for n in range(first, last + 1)]
 
 
+def add_lockers(specs, *, by_user_id, with_keys=True, reason=None):
+    """New Available lockers, each with its history's first row, its first key and its event.
+
+    The one way a locker comes to exist (the generic form, a bulk range, an
+    import). `specs` are dicts of zone (a Zone), number, size, category_id and
+    notes whose numbers the caller has checked. Part of the caller's transaction.
+    """
+    created = [Locker(zone=spec["zone"], number=spec["number"], size=spec["size"],
+                      category_id=spec.get("category_id"), notes=spec.get("notes"),
+                      status=S.AVAILABLE) for spec in specs]
+    db.session.add_all(created)
+    db.session.flush()
+    extra = []
+    for locker in created:
+        events.record(events.LOCKER_ADDED, branch_id=locker.branch_id, locker_id=locker.id,
+                      by_user_id=by_user_id, number=locker.number)
+        extra.append(LockerStatusChange(locker=locker, to_status=S.AVAILABLE,
+                                        changed_by_id=by_user_id, reason=(reason or "")[:255] or None))
+        if with_keys:
+            key = Key(locker=locker, tag=keys.key_tag_for(locker.zone.branch, locker.number))
+            extra += [key, KeyEvent(key=key, kind=KeyEventKind.ADDED, staff_id=by_user_id)]
+    db.session.add_all(extra)
+    return created
+
+
 def _add_lockers(zone, numbers, *, size, category_id, notes, by_user_id, with_keys, reason):
-    """New Available lockers in `zone`, each with its history's first row and its first key."""
+    """New lockers `numbers` in one zone; refuses numbers or key tags already taken."""
     taken = sorted(db.session.execute(
         db.select(Locker.number).where(Locker.branch_id == zone.branch_id,
                                        Locker.number.in_(numbers))).scalars())
@@ -107,20 +132,12 @@ def _add_lockers(zone, numbers, *, size, category_id, notes, by_user_id, with_ke
         shown = ", ".join(taken[:10]) + (" …" if len(taken) > 10 else "")
         raise LockerError(_l("These locker numbers already exist in this branch: %(numbers)s. "
                              "Nothing was created.", numbers=shown), "number")
-    created = [Locker(zone=zone, number=number, size=size, category_id=category_id,
-                      notes=notes, status=S.AVAILABLE) for number in numbers]
-    db.session.add_all(created)
-    db.session.flush()
-    for locker in created:
-        db.session.add(LockerStatusChange(locker=locker, to_status=S.AVAILABLE,
-                                          changed_by_id=by_user_id, reason=reason))
-        if with_keys:
-            tag = keys.key_tag_for(zone.branch, locker.number)
-            keys.check_tag_free(tag)
-            key = Key(locker=locker, tag=tag)
-            db.session.add_all([key, KeyEvent(key=key, kind=KeyEventKind.ADDED,
-                                              staff_id=by_user_id)])
-    return created
+    if with_keys:
+        for number in numbers:
+            keys.check_tag_free(keys.key_tag_for(zone.branch, number))
+    return add_lockers([{"zone": zone, "number": number, "size": size, "category_id": category_id,
+                         "notes": notes} for number in numbers],
+                       by_user_id=by_user_id, with_keys=with_keys, reason=reason)
 
 
 def _zone(zone_id, by_user_id):
@@ -185,6 +202,8 @@ def update_locker(locker_id, data, *, by_user_id):
     locker.size = data.get("size") or locker.size
     locker.category_id = data.get("category_id")
     locker.notes = (data.get("notes") or "").strip()[:255] or None
+    events.record(events.LOCKER_UPDATED, branch_id=locker.branch_id, locker_id=locker.id,
+                  by_user_id=by_user_id)
     return locker
 
 
@@ -216,6 +235,8 @@ def delete_locker(locker_id, *, by_user_id):
     for key in list(locker.keys):
         db.session.delete(key)
     db.session.execute(db.delete(LockerStatusChange).where(LockerStatusChange.locker_id == locker.id))
+    events.record(events.LOCKER_REMOVED, branch_id=locker.branch_id, locker_id=locker.id,
+                  by_user_id=by_user_id, number=locker.number)
     db.session.delete(locker)
 
 
