@@ -40,6 +40,7 @@ from app.extensions import db
 from app.models import LostItem
 from app.services import lost_found
 from app.services.access import EDIT
+from app.services.errors import Refusal
 
 ITEM_LABELS = {
     **COLUMN_LABELS,
@@ -117,7 +118,7 @@ class LostItemView(SecuredModelView):
                 related_id(form.locker.data), form.description.data, by_user_id=current_user.id,
                 cleaned_out_on=form.cleaned_out_on.data, storage_place=form.storage_place.data,
                 client_id=related_id(form.client.data), photo=uploaded_photo(form.photo_path))
-        except lost_found.LostFoundError as exc:
+        except Refusal as exc:
             show_refusal(form, exc)
             return False
 
@@ -127,7 +128,7 @@ class LostItemView(SecuredModelView):
                 model.id, by_user_id=current_user.id, description=form.description.data,
                 storage_place=form.storage_place.data, client_id=related_id(form.client.data),
                 photo=uploaded_photo(form.photo_path))
-        except lost_found.LostFoundError as exc:
+        except Refusal as exc:
             show_refusal(form, exc)
             return False
         return True
@@ -156,7 +157,7 @@ class LostItemView(SecuredModelView):
                 lost_found.claim_item(item.id, by_user_id=current_user.id,
                                       claimed_on=form.claimed_on.data,
                                       client_id=related_id(form.client.data))
-            except lost_found.LostFoundError as exc:
+            except Refusal as exc:
                 show_refusal(form, exc)
             else:
                 flash(_("%(item)s was claimed.", item=item.description), "success")
@@ -172,7 +173,7 @@ class LostItemView(SecuredModelView):
         item = self._item_or_404()
         try:
             lost_found.dispose_item(item.id, by_user_id=current_user.id)
-        except lost_found.LostFoundError as exc:
+        except Refusal as exc:
             flash(str(exc.message), "error")
         else:
             flash(_("%(item)s was disposed of.", item=item.description), "success")
@@ -219,7 +220,7 @@ class DueForDisposalView(SecuredModelView):
         try:
             items = lost_found.dispose_items([int(item_id) for item_id in ids],
                                              by_user_id=current_user.id)
-        except lost_found.LostFoundError as exc:
+        except Refusal as exc:
             flash(str(exc.message), "error")
             return
         flash(ngettext("%(num)d item was disposed of.", "%(num)d items were disposed of.",

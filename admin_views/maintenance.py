@@ -45,6 +45,7 @@ from app.models import TicketStatus
 from app.models import User
 from app.services import clock
 from app.services import maintenance
+from app.services.errors import Refusal
 from app.services.money import plain_taka
 
 TICKET_LABELS = {
@@ -222,7 +223,7 @@ class MaintenanceTicketView(SecuredModelView):
             opened = maintenance.open_ticket(
                 related_id(form.locker.data), form.description.data, by_user_id=current_user.id,
                 take_out_of_use=form.take_out_of_use.data, **self._typed(form))
-        except maintenance.MaintenanceError as exc:
+        except Refusal as exc:
             show_refusal(form, exc)
             return False
         if opened.locker_changed:
@@ -236,7 +237,7 @@ class MaintenanceTicketView(SecuredModelView):
         try:
             maintenance.update_ticket(model.id, description=form.description.data,
                                       by_user_id=current_user.id, **self._typed(form))
-        except maintenance.MaintenanceError as exc:
+        except Refusal as exc:
             show_refusal(form, exc)
             return False
         return True
@@ -255,7 +256,7 @@ class MaintenanceTicketView(SecuredModelView):
         ticket = self._ticket_or_404()
         try:
             maintenance.start_ticket(ticket.id, by_user_id=current_user.id)
-        except maintenance.MaintenanceError as exc:
+        except Refusal as exc:
             flash(str(exc.message), "error")
         else:
             flash(_("Ticket #%(id)s is in progress.", id=ticket.id), "success")
@@ -280,7 +281,7 @@ class MaintenanceTicketView(SecuredModelView):
                 result = maintenance.resolve_ticket(
                     ticket.id, by_user_id=current_user.id, resolution=form.resolution.data,
                     cost_taka=form.cost.data, locker_to=form.locker_to.data if offer else None)
-            except maintenance.MaintenanceError as exc:
+            except Refusal as exc:
                 show_refusal(form, exc)
             else:
                 _flash_resolved(result)

@@ -45,6 +45,16 @@ class LockerError(Refusal):
     """A locker operation that the rules refuse; `message` is for the screen."""
 
 
+def is_free(locker):
+    """A locker a client can be given now: Available and not waiting for a new key."""
+    return locker is not None and locker.status is S.AVAILABLE and not locker.needs_rekey
+
+
+def free_condition():
+    """SQL: the lockers is_free() accepts (the waitlist's and the grid's "free")."""
+    return db.and_(Locker.status == S.AVAILABLE, Locker.needs_rekey.is_(False))
+
+
 def allowed_targets(status):
     """The statuses a locker in `status` may move to next."""
     return TRANSITIONS[status]

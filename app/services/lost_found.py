@@ -118,15 +118,6 @@ def _a_date(value, field, default):
     raise LostFoundError(_l("Enter a date."), field)
 
 
-def _store_photo(photo):
-    if photo is None:
-        return None
-    try:
-        return uploads.store_image(photo, UPLOAD_FOLDER)
-    except uploads.UploadRejected as exc:
-        raise LostFoundError(exc.message, "photo_path") from exc
-
-
 def _require_held(item, refusal):
     """Raise `refusal` unless the item is still Held."""
     if item.status is not LostItemStatus.HELD:
@@ -183,7 +174,7 @@ def record_item(locker_id, description, *, by_user_id, cleaned_out_on=None, stor
         item.rental_id = rental.id if rental else None
         chosen = _client_id(client_id, locker.branch_id)
         item.client_id = chosen if chosen is not None else (rental.client_id if rental else None)
-        stored = item.photo_path = _store_photo(photo)
+        stored = item.photo_path = uploads.store_photo(photo, UPLOAD_FOLDER)
         db.session.add(item)
     except Exception:
         uploads.discard(stored)
@@ -204,7 +195,7 @@ def update_item(item_id, *, by_user_id, description, storage_place=None, client_
                                  required_message=_l("Describe the item."))
         item.storage_place = _text(storage_place, limit=120, field="storage_place")
         item.client_id = _client_id(client_id, item.branch_id)
-        stored = _store_photo(photo)
+        stored = uploads.store_photo(photo, UPLOAD_FOLDER)
         if stored:
             item.photo_path = stored
     except Exception:

@@ -208,16 +208,6 @@ def _fill(ticket, locker, *, description, priority, assignee_id, client_id, cost
         setattr(ticket, name, value)
 
 
-def _store_photo(photo):
-    """Store an uploaded photo; returns its relative path (or None when there is none)."""
-    if photo is None:
-        return None
-    try:
-        return uploads.store_image(photo, UPLOAD_FOLDER)
-    except uploads.UploadRejected as exc:
-        raise MaintenanceError(exc.message, "photo_path") from exc
-
-
 def _move(ticket, to_status):
     """The one place a ticket's status changes."""
     if to_status not in TRANSITIONS[ticket.status]:
@@ -267,7 +257,7 @@ def open_ticket(locker_id, description, *, priority, by_user_id, assignee_id=Non
             _fill(ticket, locker, description=description, priority=priority,
                   assignee_id=assignee_id, client_id=client_id, cost_taka=cost_taka,
                   due_on=due_on, repeat_every_days=repeat_every_days)
-        stored = ticket.photo_path = _store_photo(photo)
+        stored = ticket.photo_path = uploads.store_photo(photo, UPLOAD_FOLDER)
         db.session.add(ticket)
         db.session.flush()
         opened = TicketOpened(ticket)
@@ -291,7 +281,7 @@ def update_ticket(ticket_id, *, by_user_id, description, priority, assignee_id=N
         _fill(ticket, ticket.locker, description=description, priority=priority,
               assignee_id=assignee_id, client_id=client_id, cost_taka=cost_taka, due_on=due_on,
               repeat_every_days=repeat_every_days)
-        stored = _store_photo(photo)
+        stored = uploads.store_photo(photo, UPLOAD_FOLDER)
         if stored:
             ticket.photo_path = stored
     except Exception:

@@ -77,6 +77,16 @@ def _target(folder, suffix):
     return relative, path
 
 
+def store_photo(file, folder, field="photo_path"):
+    """Store an optional photo (None when there is none); a refusal names the form field."""
+    if file is None:
+        return None
+    try:
+        return store_image(file, folder)
+    except UploadRejected as exc:
+        raise UploadRejected(exc.message, field) from exc
+
+
 def store_image(file, folder):
     """Save a photo re-encoded as JPEG (PNG if it has transparency) with a thumbnail.
 

@@ -26,7 +26,6 @@ from app.models import Client
 from app.models import ClientStatus
 from app.models import Locker
 from app.models import LockerSize
-from app.models import LockerStatus
 from app.models import Rental
 from app.models import RentalStatus
 from app.models import WaitlistEntry
@@ -34,6 +33,7 @@ from app.models import WaitlistStatus
 from app.models import Zone
 from app.models import utcnow
 from app.services import audit
+from app.services import lockers
 from app.services import rentals
 from app.services import settings
 from app.services.access import may_act_on_branch
@@ -153,8 +153,7 @@ def _first_in_line(locker, passed_over):
 
 def _free(locker_id):
     locker = db.session.get(Locker, locker_id, populate_existing=True)
-    return locker if locker is not None and locker.status is LockerStatus.AVAILABLE \
-        and not locker.needs_rekey else None
+    return locker if lockers.is_free(locker) else None
 
 
 @desk_action
@@ -208,8 +207,7 @@ def _offer_round(branch_id=None):
         WaitlistEntry.zone_id == Locker.zone_id, WaitlistEntry.status == W.WAITING,
         sa.or_(WaitlistEntry.size.is_(None), WaitlistEntry.size == Locker.size))
         .correlate(Locker).exists())
-    query = (db.select(Locker.id).where(Locker.status == LockerStatus.AVAILABLE,
-                                        Locker.needs_rekey.is_(False), wanted)
+    query = (db.select(Locker.id).where(lockers.free_condition(), wanted)
              .order_by(Locker.branch_id, Locker.zone_id, Locker.number, Locker.id))
     if branch_id is not None:
         query = query.where(Locker.branch_id == branch_id)
@@ -240,9 +238,8 @@ def offer_now(entry_id, *, by_user_id):
     if entry.status is not W.WAITING:
         raise WaitlistError(_l("%(client)s is not waiting any more (%(status)s).",
                                client=entry.client.full_name, status=entry.status.label))
-    query = (db.select(Locker.id).where(
-        Locker.zone_id == entry.zone_id, Locker.status == LockerStatus.AVAILABLE,
-        Locker.needs_rekey.is_(False)).order_by(Locker.number, Locker.id))
+    query = (db.select(Locker.id).where(Locker.zone_id == entry.zone_id, lockers.free_condition())
+             .order_by(Locker.number, Locker.id))
     if entry.size is not None:
         query = query.where(Locker.size == entry.size)
     refusal = None
