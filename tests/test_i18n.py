@@ -86,3 +86,17 @@ def test_a_browser_asking_for_another_language_gets_the_gyms_default(client, app
         settings.put("default_language", "en")
         db.session.commit()
     assert "<h1>Login</h1>" in client.get("/login", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+
+
+def test_amounts_are_grouped_in_lakhs_with_the_settings_currency(app):
+    """৳4,10,338.00 in English, ৳৪,১০,৩৩৮.০০ in Bengali; another currency shows its code."""
+    from app.services import settings
+    from app.services.money import format_taka
+
+    with app.app_context():
+        assert format_taka(41033800) == "৳4,10,338.00"
+        assert format_taka(-1234567890) == "৳-1,23,45,678.90"
+        assert format_taka(41033800, bengali=True) == "৳৪,১০,৩৩৮.০০"
+        settings.put("currency", "USD")
+        db.session.commit()
+        assert format_taka(1250) == "USD 12.50"

@@ -10,6 +10,7 @@ not 410,338.00), in Bengali digits where the reader reads Bengali.
 import re
 from decimal import Decimal
 
+from flask import has_app_context
 from flask_babel import lazy_gettext as _l
 
 from app.services.errors import Refusal
@@ -55,11 +56,21 @@ def taka_figure(poisha, *, bengali=False):
     return bengali_digits(figure) if bengali else figure
 
 
+def currency_sign():
+    """The sign amounts are shown with: ৳ for the settings' currency BDT, else its code."""
+    if not has_app_context():
+        return "৳"
+    from app.services import settings
+
+    code = (settings.get("currency") or "BDT").strip().upper()
+    return "৳" if code == "BDT" else f"{code} "
+
+
 def format_taka(poisha, *, bengali=False):
     """Integer poisha as "৳4,10,338.00" (Bengali digits: "৳৪,১০,৩৩৮.০০"); "" for None."""
     if poisha is None:
         return ""
-    return "৳" + taka_figure(poisha, bengali=bengali)
+    return currency_sign() + taka_figure(poisha, bengali=bengali)
 
 
 def plain_taka(poisha):
