@@ -129,7 +129,7 @@ def test_a_birth_date_in_the_future_is_refused(desk):
     client = desk.make_client()
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
     response = post_edit(desk.login_as("Manager"), client, date_of_birth=tomorrow)
-    assert "Enter a real date of birth." in response.get_data(as_text=True)
+    assert "The date of birth is in the future." in response.get_data(as_text=True)
     assert stored(client).date_of_birth is None
 
 

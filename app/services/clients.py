@@ -13,7 +13,6 @@ the field's name.
 import base64
 import binascii
 import io
-from datetime import date
 from pathlib import Path
 
 from flask import current_app
@@ -32,6 +31,7 @@ from app.models import Tag
 from app.models import TermsSignature
 from app.models import TermsVersion
 from app.services import audit
+from app.services import clock
 from app.services import events
 from app.services import uploads
 from app.services.access import may_act_on_branch
@@ -257,11 +257,26 @@ def _check_branch(branch_id, by_user_id, *, client=None):
     return branch
 
 
-def _check_birth_date(value):
+# The longest text each client field keeps, for every door (forms, registration, import).
+FIELD_LENGTHS = {"full_name": 120, "email": 255, "nid": 32, "address": 255, "notes": 10_000,
+                 "emergency_contact_name": 120, "tier": 40}
+
+
+def birth_date_problem(day, today):
+    """Why `day` cannot be a client's date of birth on `today` (a message), or None."""
+    if day.year < 1900:
+        return _l("Enter a real date of birth.")
+    if day > today:
+        return _l("The date of birth is in the future.")
+    return None
+
+
+def _check_birth_date(value, branch):
     if value is None:
         return None
-    if value > date.today() or value.year < 1900:
-        raise ClientError(_l("Enter a real date of birth."), "date_of_birth")
+    problem = birth_date_problem(value, clock.branch_today(branch.id))
+    if problem is not None:
+        raise ClientError(problem, "date_of_birth")
     return value
 
 
@@ -288,23 +303,25 @@ def _checked_details(data, *, by_user_id, client=None):
     exists (and is not the client). Raises ClientError naming the field.
     """
     branch = _check_branch(data.get("branch_id"), by_user_id, client=client)
-    full_name = _text(data.get("full_name"), 120)
+    full_name = _text(data.get("full_name"), FIELD_LENGTHS["full_name"])
     if full_name is None:
         raise ClientError(_l("Enter the client's full name."), "full_name")
     phone = _phone(data.get("phone"), "phone", required=True)
     emergency_contact_phone = _phone(data.get("emergency_contact_phone"),
                                      "emergency_contact_phone", required=False)
-    nid = _text(data.get("nid"), 32)
+    nid = _text(data.get("nid"), FIELD_LENGTHS["nid"])
     _check_duplicates(phone, nid, exclude_id=client.id if client is not None else None)
     return {
         "branch": branch, "full_name": full_name, "phone": phone,
-        "email": _text(data.get("email"), 255), "nid": nid,
-        "address": _text(data.get("address"), 255), "notes": _text(data.get("notes"), 10_000),
+        "email": _text(data.get("email"), FIELD_LENGTHS["email"]), "nid": nid,
+        "address": _text(data.get("address"), FIELD_LENGTHS["address"]),
+        "notes": _text(data.get("notes"), FIELD_LENGTHS["notes"]),
         "gender": data.get("gender") or None,
-        "date_of_birth": _check_birth_date(data.get("date_of_birth")),
-        "emergency_contact_name": _text(data.get("emergency_contact_name"), 120),
+        "date_of_birth": _check_birth_date(data.get("date_of_birth"), branch),
+        "emergency_contact_name": _text(data.get("emergency_contact_name"),
+                                        FIELD_LENGTHS["emergency_contact_name"]),
         "emergency_contact_phone": emergency_contact_phone,
-        "tier": _text(data.get("tier"), 40),
+        "tier": _text(data.get("tier"), FIELD_LENGTHS["tier"]),
         "referred_by": _check_referrer(data.get("referred_by_id"), by_user_id, client=client),
         "preferred_language": data.get("preferred_language") or Language.BENGALI,
         "opt_in_email": bool(data.get("opt_in_email")),

@@ -46,6 +46,7 @@ from app.models import Rental
 from app.models import User
 from app.models import Zone
 from app.services import audit
+from app.services import clients
 from app.services import clock
 from app.services import events
 from app.services import lockers
@@ -63,6 +64,8 @@ CSV, XLSX = "csv", "xlsx"
 # A larger list is split into several files: one request must finish well
 # inside a web worker's timeout.
 MAX_ROWS = 20_000
+# Client fields keep what every other door keeps (app.services.clients).
+LENGTHS = clients.FIELD_LENGTHS
 MAX_COLUMNS = 200
 # Excel often "uses" thousands of formatted but empty rows after the data;
 # after this many blank rows in a row the sheet is taken to have ended.
@@ -498,8 +501,8 @@ def _email(value):
         email = validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise _CellError(_l("Not a valid email address.")) from exc
-    if len(email) > 255:
-        raise _CellError(_l("Too long: at most %(max)d characters.", max=255))
+    if len(email) > LENGTHS["email"]:
+        raise _CellError(_l("Too long: at most %(max)d characters.", max=LENGTHS["email"]))
     return email
 
 
@@ -507,8 +510,8 @@ def _nid(value):
     text = ascii_digits(_text(value))
     if not text:
         return None
-    if len(text) > 32:
-        raise _CellError(_l("Too long: at most %(max)d characters.", max=32))
+    if len(text) > LENGTHS["nid"]:
+        raise _CellError(_l("Too long: at most %(max)d characters.", max=LENGTHS["nid"]))
     return text
 
 
@@ -538,10 +541,11 @@ def _date_of_birth(today):
                 day = None
         else:
             day = _parse_date_text(ascii_digits(_text(value)))
-        if day is None or day.year < 1900:
+        if day is None:
             raise _CellError(_l("Not a date: write it as YYYY-MM-DD or DD/MM/YYYY."))
-        if day > today:
-            raise _CellError(_l("The date of birth is in the future."))
+        problem = clients.birth_date_problem(day, today)
+        if problem is not None:
+            raise _CellError(problem)
         return day
     return parse
 
@@ -557,17 +561,17 @@ def _parse_date_text(text):
 
 def _client_parsers(today):
     return {
-        "full_name": _string(120, required=True),
+        "full_name": _string(LENGTHS["full_name"], required=True),
         "phone": _phone(required=True),
         "email": _email,
         "nid": _nid,
         "gender": _gender,
         "date_of_birth": _date_of_birth(today),
-        "address": _string(255),
-        "emergency_contact_name": _string(120),
+        "address": _string(LENGTHS["address"]),
+        "emergency_contact_name": _string(LENGTHS["emergency_contact_name"]),
         "emergency_contact_phone": _phone(required=False),
-        "tier": _string(40),
-        "notes": _string(5000),
+        "tier": _string(LENGTHS["tier"]),
+        "notes": _string(LENGTHS["notes"]),
     }
 
 
