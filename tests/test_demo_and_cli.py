@@ -4,20 +4,39 @@ from app.extensions import db
 from app.models import Branch
 from app.models import Client
 from app.models import Floor
+from app.models import Invoice
+from app.models import InvoiceLine
+from app.models import Key
+from app.models import KeyState
 from app.models import Locker
 from app.models import LockerStatus
+from app.models import LockerStatusChange
 from app.models import Payment
 from app.models import Rental
 from app.models import RentalStatus
+from app.models import RentalStatusChange
 from app.models import User
 from app.models import Zone
+from app.services import handover
+from app.services import settings
+from app.services.access import ensure_default_roles
 from app.services.demo import DEMO_PASSWORD
 from app.services.demo import DEMO_STAFF
 from app.services.phones import normalise_bd_mobile
+from tests import databases
 
 
 def _count(model, *where):
     return db.session.execute(db.select(db.func.count()).select_from(model).where(*where)).scalar_one()
+
+
+def _latest_status(change, owner_column):
+    """{owner id: to_status of its latest change} from a status-history table."""
+    latest = (db.select(owner_column, db.func.max(change.id).label("last"))
+              .group_by(owner_column).subquery())
+    rows = db.session.execute(db.select(owner_column, change.to_status)
+                              .join(latest, change.id == latest.c.last))
+    return dict(rows.all())
 
 
 def test_demo_data_builds_a_believable_branch(app, desk):
@@ -33,6 +52,60 @@ def test_demo_data_builds_a_believable_branch(app, desk):
     assert active == _count(Locker, Locker.status == LockerStatus.ASSIGNED) > 0
     for phone in db.session.execute(db.select(Client.phone)).scalars():
         assert normalise_bd_mobile(phone) == phone
+
+
+def test_the_demo_history_is_what_the_desk_would_have_recorded(app, desk):
+    """Every term is invoiced at its price, never overpaid, and deposits and histories agree."""
+    result = app.test_cli_runner().invoke(args=["demo-data", "--lockers", "20", "--clients", "40"])
+    assert result.exit_code == 0, result.output
+    rentals = db.session.execute(db.select(Rental.id, Rental.price_poisha)).all()
+    invoiced = dict(db.session.execute(db.select(Invoice.rental_id, Invoice.total_poisha)).all())
+    assert len(rentals) > 20
+    assert len(invoiced) == _count(Invoice) == len(rentals)
+    assert all(invoiced.get(rental_id) == price for rental_id, price in rentals)
+    lines = db.select(InvoiceLine.invoice_id, db.func.sum(InvoiceLine.amount_poisha).label("sum")) \
+        .group_by(InvoiceLine.invoice_id).subquery()
+    assert _count(Invoice, Invoice.id == lines.c.invoice_id, Invoice.total_poisha != lines.c.sum) == 0
+    assert _count(Invoice, Invoice.vat_poisha > 0) == len(rentals)
+
+    paid = db.select(Payment.invoice_id, db.func.sum(Payment.amount_poisha).label("paid")) \
+        .group_by(Payment.invoice_id).subquery()
+    assert _count(Invoice, Invoice.id == paid.c.invoice_id, paid.c.paid > Invoice.total_poisha) == 0
+    assert _count(Payment) > 20
+    assert _count(Payment, Payment.invoice_id.is_(None)) == 0
+
+    keys_out = _count(Key, Key.state == KeyState.WITH_CLIENT)
+    assert keys_out > 0
+    assert handover.deposits_total() == keys_out * settings.get("key_deposit_poisha")
+
+    statuses = dict(db.session.execute(db.select(Rental.id, Rental.status)).all())
+    assert _latest_status(RentalStatusChange, RentalStatusChange.rental_id) == statuses
+    locker_statuses = dict(db.session.execute(db.select(Locker.id, Locker.status)).all())
+    assert _latest_status(LockerStatusChange, LockerStatusChange.locker_id) == locker_statuses
+
+
+def test_the_same_seed_gives_the_same_demo(app, desk):
+    """`--seed` makes the demo repeatable: the same clients, invoices and payments again."""
+
+    def load_and_describe():
+        result = app.test_cli_runner().invoke(
+            args=["demo-data", "--lockers", "8", "--clients", "12", "--seed", "7"])
+        assert result.exit_code == 0, result.output
+        return [db.session.execute(query).all() for query in (
+            db.select(Client.phone, Client.full_name).order_by(Client.id),
+            # Ids are compared through what they point at: MariaDB's emptied tables keep
+            # counting their ids on, PostgreSQL's and SQLite's start again.
+            db.select(Invoice.number, Invoice.total_poisha, Client.phone)
+            .join(Client, Invoice.client_id == Client.id).order_by(Invoice.id),
+            db.select(Invoice.number, Payment.amount_poisha, Payment.method)
+            .join(Invoice, Payment.invoice_id == Invoice.id).order_by(Payment.id))]
+
+    first = load_and_describe()
+    db.session.remove()
+    databases.empty_tables(db)
+    ensure_default_roles()
+    settings.ensure_defaults()
+    assert load_and_describe() == first
 
 
 def test_every_demo_login_works_with_its_role(app, desk):

@@ -1,5 +1,6 @@
 """Column helpers shared by the models."""
 
+import contextvars
 import enum
 import json
 from datetime import UTC
@@ -10,13 +11,20 @@ from sqlalchemy.types import TypeDecorator
 
 from app.extensions import db
 
+# The stand-in clock of app.services.clock.simulated(), when one is running in this context.
+simulated_clock = contextvars.ContextVar("simulated_clock", default=None)
+
 
 def utcnow():
     """Now in UTC, naive: every datetime column holds UTC without an offset.
 
     SQLite and MariaDB cannot store an offset, so the rule is the same on all
     three databases and conversion to the branch's timezone happens on display.
+    Inside app.services.clock.simulated() it is the simulated moment instead.
     """
+    stand_in = simulated_clock.get()
+    if stand_in is not None and stand_in.at is not None:
+        return stand_in.at
     return datetime.now(UTC).replace(tzinfo=None)
 
 

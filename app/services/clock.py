@@ -6,6 +6,7 @@ Dhaka ends "on" that Dhaka day, not the UTC day before. Every "today", "ends
 on" and day range in services, screens and reports comes from here.
 """
 
+from contextlib import contextmanager
 from datetime import UTC
 from datetime import datetime
 from datetime import time
@@ -18,8 +19,31 @@ from flask import current_app
 from app.extensions import db
 from app.models import Branch
 from app.models import utcnow
+from app.models.base import simulated_clock
 
 now = utcnow
+
+
+class SimulatedClock:
+    """A clock that says what `at` says (naive UTC); None: the real time."""
+
+    at = None
+
+
+@contextmanager
+def simulated():
+    """Inside the block, every "now" of the app is the `at` of the yielded clock.
+
+    For playing a history at the moments it happened (the demo data): the
+    services stamp rows, number invoices and pick the prices in force by the
+    time they read here. Only this context (thread) is affected.
+    """
+    stand_in = SimulatedClock()
+    token = simulated_clock.set(stand_in)
+    try:
+        yield stand_in
+    finally:
+        simulated_clock.reset(token)
 
 
 def default_timezone():
@@ -49,7 +73,7 @@ def branch_timezone(branch_id):
 
 def today(timezone_name=None):
     """Today's date in `timezone_name` (a branch's timezone; the default one if None)."""
-    return datetime.now(zone(timezone_name)).date()
+    return to_local(now(), timezone_name).date()
 
 
 def branch_today(branch_id):

@@ -54,6 +54,17 @@ def check_tag_free(tag, *, except_key_id=None):
         raise KeyRegistryError(_l("Key tag %(tag)s is already in use.", tag=other.tag), "tag")
 
 
+def check_tags_free(tags):
+    """Refuse new tags (upper-case, as clean_tag() makes them) that keys already have."""
+    tags = sorted(set(tags))
+    for start in range(0, len(tags), 1000):
+        chunk = tags[start:start + 1000]
+        other = db.session.execute(db.select(Key.tag).where(db.func.upper(Key.tag).in_(chunk))
+                                   .limit(1)).scalar_one_or_none()
+        if other is not None:
+            raise KeyRegistryError(_l("Key tag %(tag)s is already in use.", tag=other), "tag")
+
+
 def suggested_tag(locker):
     """A free tag for a locker's replacement key: "K-DHN-M-001-R1", "-R2", …"""
     base = key_tag_for(locker.branch, locker.number)

@@ -143,8 +143,7 @@ def _add_lockers(zone, numbers, *, size, category_id, notes, by_user_id, with_ke
         raise LockerError(_l("These locker numbers already exist in this branch: %(numbers)s. "
                              "Nothing was created.", numbers=shown), "number")
     if with_keys:
-        for number in numbers:
-            keys.check_tag_free(keys.key_tag_for(zone.branch, number))
+        keys.check_tags_free([keys.key_tag_for(zone.branch, number) for number in numbers])
     return add_lockers([{"zone": zone, "number": number, "size": size, "category_id": category_id,
                          "notes": notes} for number in numbers],
                        by_user_id=by_user_id, with_keys=with_keys, reason=reason)
