@@ -204,6 +204,15 @@ def update_item(item_id, *, by_user_id, description, storage_place=None, client_
     return item
 
 
+def _day_since_cleaned_out(item, value, field, out_of_range):
+    """The date typed in `field` (today at the branch if empty), from cleaning-out to today."""
+    today = clock.branch_today(item.branch_id)
+    day = _a_date(value, field, today)
+    if day > today or day < item.cleaned_out_on:
+        raise LostFoundError(out_of_range, field)
+    return day
+
+
 @desk_action
 def claim_item(item_id, *, by_user_id, claimed_on=None, client_id=None):
     """The client collects a held item; commits.
@@ -214,11 +223,8 @@ def claim_item(item_id, *, by_user_id, claimed_on=None, client_id=None):
     item = _item_for(item_id, by_user_id)
     _require_held(item, _l("Only a held item can be claimed; %(item)s is %(status)s.",
                            item=item.description, status=item.status.label))
-    today = clock.branch_today(item.branch_id)
-    claimed_on = _a_date(claimed_on, "claimed_on", today)
-    if claimed_on > today or claimed_on < item.cleaned_out_on:
-        raise LostFoundError(_l("The claim date must be between the cleaned-out date and "
-                                "today."), "claimed_on")
+    claimed_on = _day_since_cleaned_out(item, claimed_on, "claimed_on", _l(
+        "The claim date must be between the cleaned-out date and today."))
     claimant = _client_id(client_id, item.branch_id) or item.client_id
     if claimant is None:
         raise LostFoundError(_l("Choose the client who claimed the item."), "client")
@@ -232,11 +238,8 @@ def claim_item(item_id, *, by_user_id, claimed_on=None, client_id=None):
 def _dispose(item, *, user, disposed_on, days):
     _require_held(item, _l("Only a held item can be disposed of; %(item)s is %(status)s.",
                            item=item.description, status=item.status.label))
-    today = clock.branch_today(item.branch_id)
-    disposed_on = _a_date(disposed_on, "disposed_on", today)
-    if disposed_on > today or disposed_on < item.cleaned_out_on:
-        raise LostFoundError(_l("The disposal date must be between the cleaned-out date and "
-                                "today."), "disposed_on")
+    disposed_on = _day_since_cleaned_out(item, disposed_on, "disposed_on", _l(
+        "The disposal date must be between the cleaned-out date and today."))
     if disposed_on <= kept_until(item, days) and not may_dispose_early(user):
         raise LostFoundError(_l("%(item)s is kept until %(date)s; only a manager may dispose of "
                                 "it earlier.", item=item.description,
