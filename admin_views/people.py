@@ -6,7 +6,6 @@ from flask import redirect
 from flask import url_for
 from flask_admin import expose
 from flask_admin.actions import action
-from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -16,7 +15,7 @@ from wtforms.validators import Optional
 
 from admin_views.base import SecuredModelView
 from admin_views.base import ServiceModelView
-from admin_views.base import scope_to_branch
+from admin_views.maintenance import client_loader
 from app.extensions import db
 from app.i18n import local_datetime
 from app.i18n import money
@@ -81,13 +80,6 @@ class PaymentStateFilter(BaseSQLAFilter):
         return _l("is")
 
 
-class BranchClientLoader(QueryAjaxModelLoader):
-    """Clients offered as you type in a client dropdown: only those of the user's branch."""
-
-    def get_query(self):
-        return scope_to_branch(super().get_query(), self.model)
-
-
 class ClientView(ServiceModelView):
     """Gym members. Never deleted: they become Inactive or Banned.
 
@@ -116,9 +108,7 @@ class ClientView(ServiceModelView):
     # Phones and NIDs are normalised and checked for duplicates by the service, which
     # names the other client; the form only collects what was typed.
     form_args = {"email": {"validators": [Optional()]}}
-    form_ajax_refs = {"referred_by": BranchClientLoader("referred_by", db, Client,
-                                                        fields=["full_name", "phone"],
-                                                        page_size=10)}
+    form_ajax_refs = {"referred_by": client_loader("referred_by")}
 
     @property
     def can_create(self):
