@@ -35,6 +35,7 @@ from admin_views.places import ZoneView
 from admin_views.staff import RoleView
 from admin_views.staff import UserView
 from app.extensions import db
+from app.headers import csp_nonce
 from app.models import ActivityLog
 from app.models import Branch
 from app.models import Client
@@ -59,6 +60,7 @@ def init_admin(app):
         theme=Bootstrap4Theme(base_template="admin/desk_base.html", swatch="flatly",
                               fluid=True),
         translations_path=app.config["BABEL_TRANSLATION_DIRECTORIES"],
+        csp_nonce_generator=csp_nonce,
     )
     admin.add_view(ClientView(Client, db, name=_l("Clients"), endpoint="clients"))
     admin.add_view(LockerView(Locker, db, name=_l("Lockers"), category=LOCKERS,

@@ -7,6 +7,8 @@ Staff limited to one branch see only that branch's rows, in lists, forms,
 counts and exports.
 """
 
+import math
+from datetime import date
 from datetime import datetime
 from enum import Enum
 
@@ -18,17 +20,23 @@ from flask import url_for
 from flask_admin import AdminIndexView
 from flask_admin import BaseView
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.contrib.sqla.validators import Unique
+from flask_admin.helpers import flash_errors
+from flask_admin.helpers import get_redirect_target
 from flask_admin.model import typefmt
+from flask_admin.model.fields import AjaxSelectField
 from flask_admin.model.form import converts
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy import BigInteger
 from sqlalchemy.exc import IntegrityError
 from wtforms import fields
 from wtforms.fields.choices import Choice
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import ValidationError
 
 from admin_views.labels import COLUMN_LABELS
 from app.extensions import db
@@ -65,6 +73,113 @@ def scope_to_branch(query, model):
     if hasattr(model, "branch_id"):
         return query.filter(model.branch_id == branch_id)
     return query
+
+
+# --- input checks ---------------------------------------------------------------------
+# Every id column is a 32-bit INTEGER. A larger number names no record, yet sent to
+# the database it is an error rather than "not found" (PostgreSQL will not compare an
+# INTEGER with it, SQLite's driver cannot bind it), and so is text on PostgreSQL.
+MAX_ID = 2**31 - 1
+# The converter for an id in a route's path: <{ID_PATH}:invoice_id> is a 404 beyond MAX_ID.
+ID_PATH = f"int(max={MAX_ID})"
+
+
+def parse_id(value):
+    """`value` (text from a URL or form, or an int) as a record id; None if it cannot be one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    else:
+        text = value.strip() if isinstance(value, str) else ""
+        if not (text.isascii() and text.isdigit()):
+            return None
+        number = int(text)
+    return number if 1 <= number <= MAX_ID else None
+
+
+def id_arg(name):
+    """The record id in the request's argument or form field `name`; None if missing or not an id."""
+    return parse_id(request.values.get(name))
+
+
+def _has_control_characters(text):
+    return any(ord(character) < 32 or ord(character) == 127 for character in text)
+
+
+def refuse_malformed_request():
+    """400 for what no page of ours sends: a NUL character, or a return URL with control characters.
+
+    PostgreSQL cannot store NUL in text, and a line break in the `url` a view
+    redirects back to would break the Location header.
+    """
+    for values in (request.args, request.form):
+        for key, value in values.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                abort(400)
+    if _has_control_characters(request.values.get("url") or ""):
+        abort(400)
+
+
+def _storable(value, column_type):
+    """False for a filter value the column cannot hold: a number beyond its range, a date before 1000.
+
+    PostgreSQL refuses to compare an INTEGER column with a number beyond 32 bits.
+    """
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        bits = 63 if isinstance(column_type, BigInteger) else 31
+        return -(2**bits) <= value < 2**bits
+    if isinstance(value, float):
+        return math.isfinite(value) and abs(value) < 2**63
+    if isinstance(value, date):
+        # MariaDB's DATE and DATETIME start at the year 1000.
+        return value.year >= 1000
+    return True
+
+
+class CheckedFilter:
+    """A list filter whose value is checked before it reaches the database.
+
+    Flask-Admin counts a value as valid when clean() raises no ValueError, but an
+    unknown enum name raises KeyError, and a number or date beyond what the
+    column holds passes clean() and fails in the database. Such a value is
+    flashed as invalid and ignored, like any other bad filter value.
+    """
+
+    def validate(self, value):
+        try:
+            if not super().validate(value):
+                return False
+            cleaned = self.clean(value)
+        except (ValueError, KeyError, TypeError, OverflowError):
+            return False
+        column_type = getattr(self.column, "type", None)
+        values = cleaned if isinstance(cleaned, list | tuple) else [cleaned]
+        return all(_storable(item, column_type) for item in values)
+
+
+def _checked(filter_classes):
+    return tuple(type(cls.__name__, (CheckedFilter, cls), {"__module__": __name__})
+                 for cls in filter_classes)
+
+
+class DeskFilterConverter(FilterConverter):
+    """Flask-Admin's column filters, each checking its value (CheckedFilter)."""
+
+    strings = _checked(FilterConverter.strings)
+    string_key_filters = _checked(FilterConverter.string_key_filters)
+    int_filters = _checked(FilterConverter.int_filters)
+    float_filters = _checked(FilterConverter.float_filters)
+    bool_filters = _checked(FilterConverter.bool_filters)
+    enum = _checked(FilterConverter.enum)
+    date_filters = _checked(FilterConverter.date_filters)
+    datetime_filters = _checked(FilterConverter.datetime_filters)
+    time_filters = _checked(FilterConverter.time_filters)
+    choice_type_filters = _checked(FilterConverter.choice_type_filters)
+    uuid_filters = _checked(FilterConverter.uuid_filters)
+    arrow_type_filters = _checked(FilterConverter.arrow_type_filters)
 
 
 class DeskForm(FlaskForm):
@@ -118,11 +233,33 @@ class EnumSelectField(fields.SelectField):
 
     def pre_validate(self, form):
         if self.data is None and not self.allow_blank:
-            raise ValueError(self.gettext("Not a valid choice."))
+            raise ValidationError(self.gettext("Not a valid choice."))
+
+
+class PickedRecordField(AjaxSelectField):
+    """An ajax picker that refuses a posted id its loader does not give.
+
+    Flask-Admin leaves an optional picker empty when the id sent names no record
+    the loader finds (another branch's client, a deleted or forged id), and the
+    record would be saved without it. Here the form says so and nothing is saved.
+    The loader's `not_found` option is the message.
+    """
+
+    def pre_validate(self, form):
+        if self.data is None and self._formdata not in (None, ""):
+            message = self.loader.options.get("not_found") or self.gettext("Not a valid choice.")
+            raise ValidationError(str(message))
+        super().pre_validate(form)
 
 
 class ModelConverter(AdminModelConverter):
     """Flask-Admin's converter, with translated selects for our enums."""
+
+    def _model_select_field(self, prop, multiple, remote_model, **kwargs):
+        loader = getattr(self.view, "_form_ajax_refs", {}).get(prop.key)
+        if loader is not None and not multiple:
+            return PickedRecordField(loader, **kwargs)
+        return super()._model_select_field(prop, multiple, remote_model, **kwargs)
 
     @converts("sqlalchemy.sql.sqltypes.Enum")
     def convert_enum(self, column, field_args, **extra):
@@ -163,7 +300,6 @@ LIST_FORMATTERS = _formatters(typefmt.BASE_FORMATTERS)
 DETAIL_FORMATTERS = _formatters(typefmt.DETAIL_FORMATTERS)
 EXPORT_FORMATTERS = _formatters(typefmt.EXPORT_FORMATTERS)
 EXPORT_FORMATTERS[bool] = _format_bool
-EXPORT_FORMATTERS[str] = lambda view, value, name=None: safe_cell(value)
 
 # Which permission each Flask-Admin endpoint needs, beyond seeing the view at all.
 _ENDPOINT_ACTIONS = {
@@ -187,6 +323,7 @@ class SecuredModelView(ModelView):
 
     form_base_class = DeskForm
     model_form_converter = ModelConverter
+    filter_converter = DeskFilterConverter()
     export_types = ["csv", "xlsx"]
     export_max_rows = 0
     can_view_details = True
@@ -241,7 +378,49 @@ class SecuredModelView(ModelView):
                    VIEW: True}
         if needed is not None and not allowed[needed]:
             abort(403)
+        refuse_malformed_request()
         return None
+
+    def _get_list_extra_args(self):
+        # Flask-Admin takes any integer as the page: -1 is a negative OFFSET and
+        # 10**20 overflows it. Such a page shows the first page.
+        view_args = super()._get_list_extra_args()
+        if not 0 <= (view_args.page or 0) <= MAX_ID // self.page_size:
+            view_args.page = 0
+        return view_args
+
+    def parse_pk(self, value):
+        """`value` as this model's primary key, or None when no row could have it."""
+        column = self.model.__mapper__.primary_key[0]
+        if column.type.python_type is int:
+            return parse_id(value)
+        text = value if isinstance(value, str) else ""
+        length = getattr(column.type, "length", None)
+        return text if text and (length is None or len(text) <= length) else None
+
+    def handle_action(self, return_view=None):
+        """Flask-Admin's handle_action, giving the action its row ids parsed (see parse_pk).
+
+        Flask-Admin passes the posted text on as it came: anything at all, and
+        even a real id as text, which PostgreSQL will not compare with an integer
+        column. A row id that cannot be a row refuses the whole action.
+        """
+        row_ids = [self.parse_pk(row_id) for row_id in request.form.getlist("rowid")]
+        if None in row_ids:
+            flash(_("Some of the selected rows do not exist. Nothing was changed."), "error")
+            return redirect(self.get_url(".index_view"))
+        form = self.action_form()
+        if self.validate_form(form):
+            handler = self._actions_data.get(form.action.data)
+            if handler and self.is_action_allowed(form.action.data):
+                response = handler[0](row_ids)
+                if response is not None:
+                    return response
+        else:
+            flash_errors(form, message="Failed to perform action. %(error)s")
+        if return_view:
+            return redirect(self.get_url("." + return_view))
+        return redirect(get_redirect_target() or self.get_url(".index_view"))
 
     def is_action_allowed(self, name):
         # The built-in delete follows the view's own switch; other actions only
@@ -281,7 +460,9 @@ class SecuredModelView(ModelView):
         return self._scoped(super().get_count_query())
 
     def get_one(self, id):
-        obj = super().get_one(id)
+        # Flask-Admin hands the URL's text to the database as it came (see parse_pk).
+        pk = self.parse_pk(id)
+        obj = db.session.get(self.model, pk) if pk is not None else None
         branch_id = user_branch_id()
         if obj is None or branch_id is None:
             return obj
@@ -307,6 +488,13 @@ class SecuredModelView(ModelView):
         branch_id = user_branch_id()
         if branch_id is not None and self.branch_of(model) not in (None, branch_id):
             abort(403)
+
+    def get_export_value(self, model, name):
+        # Every cell of every export format (Flask-Admin's _export_csv and
+        # _export_tablib both ask here) passes through the one sanitizer, after
+        # the column's formatter and type formatter: so a linked record shown
+        # by its __str__ (a rental's client) or a formatter's text is covered.
+        return safe_cell(super().get_export_value(model, name))
 
     def _export_csv(self, return_url):
         # Flask-Admin streams the CSV after the request's database session is
@@ -446,6 +634,13 @@ class SecuredView(BaseView):
 
     def inaccessible_callback(self, name, **kwargs):
         return _deny(name)
+
+    def _handle_view(self, name, **kwargs):
+        denied = super()._handle_view(name, **kwargs)
+        if denied is not None:
+            return denied
+        refuse_malformed_request()
+        return None
 
 
 class SecuredIndexView(AdminIndexView):

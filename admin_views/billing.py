@@ -19,10 +19,12 @@ from wtforms.validators import Length
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 
+from admin_views.base import ID_PATH
 from admin_views.base import DeskForm
 from admin_views.base import EnumSelectField
 from admin_views.base import SecuredModelView
 from admin_views.base import SecuredView
+from admin_views.base import id_arg
 from admin_views.base import user_branch_id
 from admin_views.labels import COLUMN_LABELS
 from admin_views.maintenance import show_refusal
@@ -37,9 +39,9 @@ from app.services import billing
 from app.services.access import CREATE
 from app.services.access import EDIT
 from app.services.access import can
+from app.services.exports import taka_cell
 from app.services.money import InvalidAmount
 from app.services.money import parse_taka
-from app.services.money import plain_taka
 
 
 def _state_column(view, context, model, name):
@@ -74,7 +76,7 @@ class InvoiceView(SecuredModelView):
                          "subtotal_poisha": _money_column, "discount_poisha": _money_column,
                          "vat_poisha": _money_column}
     column_formatters_export = {"state": _state_column,
-                                "total_poisha": lambda v, c, m, n: plain_taka(m.total_poisha)}
+                                "total_poisha": lambda v, c, m, n: taka_cell(m.total_poisha)}
 
     @expose("/details/")
     def details_view(self):
@@ -168,7 +170,7 @@ class PaymentDeskView(SecuredView):
         """The payment form, with the chosen invoice's running balance."""
         form = PayForm()
         invoice = None
-        invoice_id = request.args.get("invoice_id", type=int)
+        invoice_id = id_arg("invoice_id")
         if invoice_id is not None and not form.is_submitted():
             invoice = _visible(db.session.get(Invoice, invoice_id))
             form.invoice.data = invoice.number
@@ -196,7 +198,7 @@ class PaymentDeskView(SecuredView):
         facts = _invoice_facts(invoice) if invoice is not None else {}
         return self.render("admin/billing/pay.html", form=form, **facts)
 
-    @expose("/refund/<int:payment_id>/", methods=("GET", "POST"))
+    @expose(f"/refund/<{ID_PATH}:payment_id>/", methods=("GET", "POST"))
     def refund(self, payment_id):
         """Refund (part of) a payment, with a reason."""
         self._require_edit()
@@ -216,7 +218,7 @@ class PaymentDeskView(SecuredView):
         return self.render("admin/billing/refund.html", form=form, payment=payment,
                            refundable=billing.refundable(payment))
 
-    @expose("/cancel/<int:invoice_id>/", methods=("GET", "POST"))
+    @expose(f"/cancel/<{ID_PATH}:invoice_id>/", methods=("GET", "POST"))
     def cancel(self, invoice_id):
         """Cancel an invoice that has no net payment, with a reason."""
         self._require_edit()

@@ -7,6 +7,7 @@ from flask import url_for
 from flask_admin import expose
 from flask_babel import lazy_gettext as _l
 
+from admin_views.base import ID_PATH
 from admin_views.base import SecuredView
 from admin_views.base import user_branch_id
 from app.extensions import db
@@ -45,13 +46,13 @@ class DocumentView(SecuredView):
         # Documents are opened from an invoice; the bare address leads to the invoices.
         return redirect(url_for("invoices.index_view"))
 
-    @expose("/invoice/<int:invoice_id>.pdf")
+    @expose(f"/invoice/<{ID_PATH}:invoice_id>.pdf")
     def invoice(self, invoice_id):
         """The A4 invoice."""
         invoice = _visible(Invoice, invoice_id)
         return _pdf(documents.invoice_pdf(invoice.id), documents.invoice_filename(invoice.id))
 
-    @expose("/receipt/<int:payment_id>.pdf")
+    @expose(f"/receipt/<{ID_PATH}:payment_id>.pdf")
     def receipt(self, payment_id):
         """The 80 mm receipt of one payment."""
         payment = _visible(Payment, payment_id)

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from admin_views.base import ID_PATH
 from admin_views.base import SecuredView
 from admin_views.base import user_branch_id
 from app.models import LockerSize
@@ -185,7 +186,7 @@ class LockerGridView(SecuredView):
         removed = [locker_id for locker_id in feed.locker_ids if locker_id not in matching]
         return _no_store(jsonify(version=feed.version, tiles=changed, removed=removed))
 
-    @expose("/locker/<int:locker_id>")
+    @expose(f"/locker/<{ID_PATH}:locker_id>")
     def locker(self, locker_id):
         """The side panel of one locker, as an HTML fragment."""
         found = grid.panel(locker_id, branch_id=user_branch_id(),

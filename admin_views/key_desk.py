@@ -7,7 +7,6 @@ the locker is re-keyed. The rules, and the single transaction each action
 runs in, live in app.services.handover; this module only collects input.
 """
 
-from decimal import Decimal
 
 from flask import Response
 from flask import abort
@@ -20,7 +19,6 @@ from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from tablib import Dataset
 from werkzeug.routing import BuildError
 from wtforms import BooleanField
 from wtforms import RadioField
@@ -32,6 +30,8 @@ from wtforms.validators import Optional
 from admin_views.base import DeskForm
 from admin_views.base import SecuredModelView
 from admin_views.base import SecuredView
+from admin_views.base import id_arg
+from admin_views.base import parse_id
 from admin_views.base import user_branch_id
 from admin_views.labels import COLUMN_LABELS
 from admin_views.maintenance import show_refusal
@@ -54,8 +54,8 @@ from app.services import settings
 from app.services.access import EDIT
 from app.services.access import can
 from app.services.errors import Refusal
-from app.services.exports import safe_cell
-from app.services.money import plain_taka
+from app.services.exports import spreadsheet
+from app.services.exports import taka_cell
 
 # Lockers on one label sheet at most (a zone rarely has more than a few hundred).
 MAX_LABEL_LOCKERS = 500
@@ -138,10 +138,8 @@ class KeyDeskView(SecuredView):
 
     def _locker_or_404(self, value):
         """The locker, if it exists and the user's branch may see it."""
-        try:
-            locker = db.session.get(Locker, int(value))
-        except (TypeError, ValueError):
-            locker = None
+        locker_id = parse_id(value)
+        locker = db.session.get(Locker, locker_id) if locker_id is not None else None
         branch_id = user_branch_id()
         if locker is None or (branch_id is not None and locker.branch_id != branch_id):
             abort(404)
@@ -366,9 +364,9 @@ class KeyDeskView(SecuredView):
     def labels(self):
         """A printable sheet of QR key labels for some lockers, or for a zone."""
         stmt = db.select(Locker)
-        zone_id = request.args.get("zone_id", type=int)
-        wanted = [int(part) for part in (request.args.get("locker_ids") or "").split(",")
-                  if part.strip().isdigit()]
+        zone_id = id_arg("zone_id")
+        wanted = [locker_id for locker_id in map(parse_id, (request.args.get("locker_ids") or "")
+                                                 .split(",")) if locker_id is not None]
         zone = None
         if zone_id is not None:
             zone = db.session.get(Zone, zone_id)
@@ -408,8 +406,8 @@ def _money_column(view, context, model, name):
 
 
 def _taka_export(view, context, model, name):
-    # A Decimal, not text: a text "-500.00" would be escaped as a formula.
-    return (Decimal(getattr(model, name)) / 100).quantize(Decimal("0.01"))
+    # A number, not text: a text "-500.00" would be escaped as a formula.
+    return taka_cell(getattr(model, name))
 
 
 class DepositEntryView(SecuredModelView):
@@ -450,14 +448,11 @@ class DepositEntryView(SecuredModelView):
                            total=sum(held for _client, held in rows))
 
     def _export_balances(self, rows, kind):
-        data = Dataset(headers=[str(_l("Client")), str(_l("Phone")), str(_l("Branch")),
-                                str(_l("Deposit held"))])
-        for client, held in rows:
-            data.append([safe_cell(client.full_name), safe_cell(client.phone),
-                         safe_cell(str(client.branch)), plain_taka(held)])
-        body = data.export(kind)
-        mimetype = ("text/csv" if kind == "csv" else
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        # spreadsheet() puts every cell through the exports' one sanitizer.
+        body, mimetype = spreadsheet(
+            [_l("Client"), _l("Phone"), _l("Branch"), _l("Deposit held")],
+            [(client.full_name, client.phone, client.branch, taka_cell(held))
+             for client, held in rows], kind)
         return Response(body, mimetype=mimetype, headers={
             "Content-Disposition": f"attachment; filename=deposit_balances.{kind}"})
 

@@ -77,7 +77,7 @@ COLUMN_LABELS = {
     "last_login_at": _l("Last login"),
     "current_login_at": _l("Current login"),
     "login_count": _l("Logins"),
-    "locked_until": _l("Locked until"),
+    "password_changed_at": _l("Password changed"),
     "new_password": _l("New password"),
     "tf_primary_method": _l("Two-factor"),
     "key": _l("Setting"),

@@ -12,7 +12,6 @@ from flask import request
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.form.widgets import DatePickerWidget
-from flask_admin.model.fields import AjaxSelectField
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -23,6 +22,7 @@ from wtforms.validators import DataRequired
 from wtforms.validators import InputRequired
 
 from admin_views.base import DeskForm
+from admin_views.base import PickedRecordField
 from admin_views.base import SecuredModelView
 from admin_views.base import user_branch_id
 from admin_views.fields import UploadField
@@ -65,8 +65,8 @@ class ClaimForm(DeskForm):
 
     claimed_on = DateField(_l("Claimed on"), default=local_today, validators=[InputRequired()],
                            widget=DatePickerWidget())
-    client = AjaxSelectField(CLIENT_PICKER, _l("Client"), allow_blank=True,
-                             description=_l("Leave as it is if the linked client collected it."))
+    client = PickedRecordField(CLIENT_PICKER, _l("Client"), allow_blank=True,
+                               description=_l("Leave as it is if the linked client collected it."))
 
 
 class LostItemView(SecuredModelView):

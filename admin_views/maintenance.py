@@ -12,6 +12,7 @@ from flask import request
 from flask import url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from flask_admin.model.ajax import DEFAULT_PAGE_SIZE
 from flask_admin.model.template import EndpointLinkRowAction
 from flask_babel import format_date
 from flask_babel import gettext as _
@@ -27,9 +28,11 @@ from wtforms.validators import Length
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 
+from admin_views.base import MAX_ID
 from admin_views.base import DeskForm
 from admin_views.base import SecuredModelView
 from admin_views.base import SecuredView
+from admin_views.base import parse_id
 from admin_views.base import scope_to_branch
 from admin_views.base import user_branch_id
 from admin_views.fields import UploadField
@@ -46,6 +49,7 @@ from app.models import User
 from app.services import clock
 from app.services import maintenance
 from app.services.errors import Refusal
+from app.services.exports import taka_cell
 from app.services.money import plain_taka
 
 TICKET_LABELS = {
@@ -67,16 +71,34 @@ TICKET_LABELS = {
 
 
 class BranchClientLoader(QueryAjaxModelLoader):
-    """Client search for a form's client field: only the user's branch, when limited."""
+    """Client search for a form's client field: only the user's branch, when limited.
+
+    Both ways in are limited: the list the picker offers and the one client a
+    posted id names. A forged id of another branch's client finds nobody, so the
+    form refuses it (PickedRecordField) instead of showing that client back.
+    """
 
     def get_query(self):
         return scope_to_branch(super().get_query(), self.model)
+
+    def get_one(self, pk):
+        client_id = parse_id(pk)
+        if client_id is None:
+            return None
+        return self.get_query().filter(self.model.id == client_id).one_or_none()
+
+    def get_list(self, term, offset=0, limit=DEFAULT_PAGE_SIZE):
+        # The picker's offset and limit come from the URL as any integer (or none).
+        offset = offset if offset is not None and 0 <= offset <= MAX_ID else 0
+        limit = limit if limit is not None and 1 <= limit <= DEFAULT_PAGE_SIZE else DEFAULT_PAGE_SIZE
+        return super().get_list(term or "", offset, limit)
 
 
 def client_loader(name):
     """An ajax client picker searching by name or phone."""
     return BranchClientLoader(name, db, Client, fields=["full_name", "phone"],
-                              order_by=Client.full_name, page_size=10)
+                              order_by=Client.full_name, page_size=10,
+                              not_found=_l("Choose a client from the list."))
 
 
 def show_refusal(form, exc):
@@ -113,7 +135,7 @@ def _money_column(view, context, model, name):
 
 
 def _taka_export(view, context, model, name):
-    return plain_taka(getattr(model, name))
+    return taka_cell(getattr(model, name))
 
 
 def _short_description(view, context, model, name):

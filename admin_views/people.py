@@ -15,6 +15,7 @@ from wtforms.validators import Optional
 
 from admin_views.base import SecuredModelView
 from admin_views.base import ServiceModelView
+from admin_views.base import parse_id
 from admin_views.maintenance import client_loader
 from app.extensions import db
 from app.i18n import local_datetime
@@ -27,7 +28,7 @@ from app.services import client_search
 from app.services import clients
 from app.services import rentals
 from app.services.access import CREATE
-from app.services.money import plain_taka
+from app.services.exports import taka_cell
 
 
 def _money_column(view, context, model, name):
@@ -35,7 +36,7 @@ def _money_column(view, context, model, name):
 
 
 def _taka_export(view, context, model, name):
-    return plain_taka(getattr(model, name))
+    return taka_cell(getattr(model, name))
 
 
 def _profile_link(view, context, model, name):
@@ -58,6 +59,13 @@ class ClientTagFilter(BaseSQLAFilter):
         return [(str(tag.id), tag.name) for tag in
                 db.session.execute(db.select(Tag).order_by(Tag.name)).scalars()]
 
+    def clean(self, value):
+        # A value that is not a tag id is flashed as invalid (BaseFilter.validate).
+        tag_id = parse_id(value)
+        if tag_id is None:
+            raise ValueError(value)
+        return tag_id
+
     def apply(self, query, value, alias=None):
         return query.filter(client_search.tag_condition(value))
 
@@ -72,6 +80,11 @@ class PaymentStateFilter(BaseSQLAFilter):
         super().__init__(Client.id, _l("Payment state"), options=[
             (client_search.DUES, _l("Has dues")), (client_search.PAID, _l("Paid up")),
             (client_search.OVERDUE, _l("Overdue"))])
+
+    def clean(self, value):
+        if value not in (client_search.DUES, client_search.PAID, client_search.OVERDUE):
+            raise ValueError(value)
+        return value
 
     def apply(self, query, value, alias=None):
         return query.filter(client_search.payment_state_condition(value))

@@ -25,6 +25,7 @@ from admin_views.base import DeskForm
 from admin_views.base import EnumSelectField
 from admin_views.base import SecuredModelView
 from admin_views.base import ServiceModelView
+from admin_views.base import parse_id
 from admin_views.base import scope_to_branch
 from app.extensions import db
 from app.models import Key
@@ -124,11 +125,11 @@ class LockerView(ServiceModelView):
 
     @action("change_status", _l("Change status"))
     def action_change_status(self, ids):
-        return redirect(self.get_url(".status_view", ids=",".join(ids)))
+        return redirect(self.get_url(".status_view", ids=",".join(map(str, ids))))
 
     def _lockers(self, ids):
         """The user's lockers among `ids` (others are silently left out)."""
-        wanted = [int(i) for i in ids if str(i).isdigit()]
+        wanted = [locker_id for locker_id in map(parse_id, ids) if locker_id is not None]
         return self.get_query().filter(Locker.id.in_(wanted)).order_by(Locker.number).all()
 
     @expose("/status/", methods=("GET", "POST"))

@@ -36,6 +36,7 @@ from app.models import PriceRule
 from app.models import RentalTerm
 from app.services import pricing
 from app.services.access import VIEW
+from app.services.exports import taka_cell
 from app.services.money import InvalidAmount
 from app.services.money import parse_taka
 from app.services.money import plain_taka
@@ -116,7 +117,7 @@ class PriceRuleView(PricingModelView):
     column_labels = LABELS
     column_formatters = {"price_poisha": _price_column}
     column_formatters_detail = {"price_poisha": _price_column}
-    column_formatters_export = {"price_poisha": lambda v, c, m, n: plain_taka(m.price_poisha)}
+    column_formatters_export = {"price_poisha": lambda v, c, m, n: taka_cell(m.price_poisha)}
     # The price is typed in taka and stored in poisha.
     form_columns = ["branch", "category", "zone_kind", "term", "price", "effective_from",
                     "effective_to"]

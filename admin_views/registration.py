@@ -35,10 +35,12 @@ from wtforms.validators import InputRequired
 from wtforms.validators import Length
 from wtforms.validators import Optional
 
+from admin_views.base import ID_PATH
 from admin_views.base import DeskForm
 from admin_views.base import EnumSelectField
 from admin_views.base import SecuredModelView
 from admin_views.base import SecuredView
+from admin_views.base import parse_id
 from admin_views.base import scope_to_branch
 from admin_views.base import user_branch_id
 from admin_views.labels import COLUMN_LABELS
@@ -67,6 +69,7 @@ from app.services.access import CREATE
 from app.services.access import EDIT
 from app.services.access import VIEW
 from app.services.access import can
+from app.services.network import request_address
 
 LABELS = {
     **COLUMN_LABELS,
@@ -110,6 +113,7 @@ def _require(action):
 
 def _visible_client(client_id):
     """The client, or 404 if there is none or it belongs to a branch the user may not see."""
+    client_id = parse_id(client_id)
     client = db.session.get(Client, client_id) if client_id else None
     branch_id = user_branch_id()
     if client is None or (branch_id is not None and client.branch_id != branch_id):
@@ -119,11 +123,6 @@ def _visible_client(client_id):
 
 def _all_tags():
     return db.session.execute(db.select(Tag).order_by(Tag.name)).scalars().all()
-
-
-def _client_ip():
-    """The desk's address as the activity log records it."""
-    return request.headers.get("X-Forwarded-For", request.remote_addr or "").split(",")[0].strip()
 
 
 def _uploaded(name):
@@ -227,7 +226,7 @@ class RegisterClientView(SecuredView):
                 opt_in_whatsapp=form.opt_in_whatsapp.data, tag_ids=form.tags.data,
                 photo=_uploaded("photo"), id_scan=_uploaded("id_scan"),
                 signature=form.signature.data, terms_version_id=form.terms_version_id.data,
-                by_user_id=current_user.id, ip=_client_ip(),
+                by_user_id=current_user.id, ip=request_address(),
             )
         except clients.DuplicateClient as exc:
             getattr(form, exc.field).errors.append(already_registered(exc.other))
@@ -339,13 +338,12 @@ class ClientProfileView(SecuredView):
         """Replace the client's tags."""
         _require(EDIT)
         client = _visible_client(request.args.get("id", type=int))
-        try:
-            tag_ids = [int(value) for value in request.form.getlist("tags")]
-        except ValueError:
+        tag_ids = [parse_id(value) for value in request.form.getlist("tags")]
+        if None in tag_ids:
             abort(400)
         return self._act(clients.set_tags, client, tag_ids, success=_("Tags saved."))
 
-    @expose("/waiver/<int:signature_id>")
+    @expose(f"/waiver/<{ID_PATH}:signature_id>")
     def waiver(self, signature_id):
         """The signed terms as a PDF download."""
         signature = db.session.get(TermsSignature, signature_id)

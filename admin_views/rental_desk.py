@@ -23,6 +23,8 @@ from wtforms.validators import Optional
 
 from admin_views.base import DeskForm
 from admin_views.base import SecuredView
+from admin_views.base import id_arg
+from admin_views.base import parse_id
 from admin_views.base import scope_to_branch
 from app.extensions import db
 from app.i18n import local_datetime
@@ -98,8 +100,9 @@ class RentalDeskView(SecuredView):
     def _clients_for(self, form):
         """The client chosen on the form, or the candidates the query matches."""
         if form.client_id.data:
+            client_id = parse_id(form.client_id.data)
             client = scope_to_branch(db.session.query(Client), Client).filter(
-                Client.id == int(form.client_id.data)).first()
+                Client.id == client_id).first() if client_id is not None else None
             return client, []
         query = (form.client_query.data or "").strip()
         if not query:
@@ -111,11 +114,12 @@ class RentalDeskView(SecuredView):
     def _form(self, form_class):
         form = form_class(request.form if request.method == "POST" else None)
         if request.method == "GET":
-            locker = self._locker(request.args.get("locker_id", type=int))
+            locker = self._locker(id_arg("locker_id"))
             if locker is not None:
                 form.locker_number.data = locker.number
-            if request.args.get("client_id", type=int):
-                form.client_id.data = str(request.args.get("client_id", type=int))
+            client_id = id_arg("client_id")
+            if client_id is not None:
+                form.client_id.data = str(client_id)
         return form
 
     def _rent(self, form_class, template, action_label, do_it):
@@ -194,7 +198,7 @@ class RentalDeskView(SecuredView):
     def renew_view(self):
         """One more term of the same length, after a confirmation showing the price."""
         self._require(EDIT)
-        rental = self._rental(request.values.get("rental_id", type=int))
+        rental = self._rental(id_arg("rental_id"))
         quote = rentals.renewal_quote(rental.id)
         if request.method == "POST":
             DeskForm().validate_on_submit() or abort(400)
@@ -213,7 +217,7 @@ class RentalDeskView(SecuredView):
     def release_view(self):
         """End a rental now; the locker goes to Cleaning or Available."""
         self._require(EDIT)
-        rental = self._rental(request.values.get("rental_id", type=int))
+        rental = self._rental(id_arg("rental_id"))
         form = ReleaseForm()
         if form.validate_on_submit():
             try:

@@ -1,8 +1,10 @@
 """Staff accounts, roles and the activity log."""
 
+from flask import flash
 from flask import request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from markupsafe import Markup
 from markupsafe import escape
 from wtforms import PasswordField
@@ -16,7 +18,9 @@ from admin_views.base import SecuredModelView
 from app.services.access import MODULES
 from app.services.access import role_description
 from app.services.access import role_label
+from app.services.errors import Refusal
 from app.services.staff import WeakPassword
+from app.services.staff import delete_role
 from app.services.staff import password_problems
 from app.services.staff import set_password
 
@@ -71,7 +75,7 @@ class UserView(SecuredModelView):
     column_filters = ["active", "branch.name", "roles.name"]
     column_details_list = ["email", "full_name", "roles", "branch", "locale", "active",
                            "tf_primary_method", "current_login_at", "last_login_at",
-                           "login_count", "locked_until"]
+                           "login_count", "password_changed_at"]
     column_export_list = column_list
     form_columns = ["email", "full_name", "roles", "branch", "locale", "active", "new_password"]
     form_extra_fields = {"new_password": NewPasswordField(_l("New password"))}
@@ -124,3 +128,13 @@ class RoleView(SecuredModelView):
         "description": lambda v, c, m, n: str(role_description(m)),
         "permissions": lambda v, c, m, n: ", ".join(m.permissions or []),
     }
+
+    def delete_model(self, model):
+        # The one rule for deleting a role (app.services.staff.delete_role), also
+        # for the list's bulk "Delete".
+        try:
+            delete_role(model.id, by_user_id=current_user.id)
+        except Refusal as exc:
+            flash(str(exc.message), "error")
+            return False
+        return True

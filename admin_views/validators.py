@@ -17,7 +17,7 @@ class BangladeshMobile:
     def __call__(self, form, field):
         if not (field.data or "").strip():
             if self.required:
-                raise ValidationError(str(InvalidPhone.message))
+                raise ValidationError(str(InvalidPhone().message))
             field.data = None
             return
         try:

@@ -30,6 +30,8 @@ from admin_views.base import DeskForm
 from admin_views.base import EnumSelectField
 from admin_views.base import SecuredModelView
 from admin_views.base import SecuredView
+from admin_views.base import id_arg
+from admin_views.base import parse_id
 from admin_views.base import scope_to_branch
 from admin_views.base import user_branch_id
 from admin_views.labels import COLUMN_LABELS
@@ -143,7 +145,7 @@ class WaitlistView(SecuredModelView):
     def create_form(self, obj=None):
         form = super().create_form(obj)
         form.zone.query_factory = _zones
-        client_id = request.args.get("client_id", type=int)
+        client_id = id_arg("client_id")
         if request.method == "GET" and client_id and not form.phone.data:
             client = db.session.get(Client, client_id)
             if client is not None and user_branch_id() in (None, client.branch_id):
@@ -177,7 +179,7 @@ class WaitlistView(SecuredModelView):
 
     def _chosen(self, ids):
         """The user's entries among `ids`, in line order (others are silently left out)."""
-        wanted = [int(i) for i in ids if str(i).isdigit()]
+        wanted = [entry_id for entry_id in map(parse_id, ids) if entry_id is not None]
         return self.get_query().filter(WaitlistEntry.id.in_(wanted)).order_by(
             WaitlistEntry.created_at, WaitlistEntry.id).all()
 
@@ -199,7 +201,7 @@ class WaitlistView(SecuredModelView):
 
     @action("skip", _l("Skip"))
     def action_skip(self, ids):
-        return redirect(self.get_url(".skip_view", ids=",".join(ids)))
+        return redirect(self.get_url(".skip_view", ids=",".join(map(str, ids))))
 
     @expose("/skip/", methods=("GET", "POST"))
     def skip_view(self):
@@ -349,7 +351,7 @@ class QuickSearchView(SecuredView):
     def _assign(self, text):
         if not assign_available():
             abort(403)
-        client_id = request.args.get("client_id", type=int)
+        client_id = id_arg("client_id")
         client = db.session.get(Client, client_id) if client_id else None
         if client is None or user_branch_id() not in (None, client.branch_id):
             client_id = None

@@ -9,6 +9,7 @@ from app.config import load_config
 from app.extensions import babel
 from app.extensions import csrf
 from app.extensions import db
+from app.extensions import limiter
 from app.extensions import mail
 from app.extensions import migrate
 from app.extensions import rq
@@ -30,11 +31,13 @@ def create_app(config=None):
     # Models must be imported before the datastore and the audit hooks see them.
     from app import models
     from app.auth import init_auth
+    from app.headers import init_headers
     from app.i18n import init_i18n
     from app.i18n import select_locale
     from app.i18n import select_timezone
     from app.services import audit  # noqa: F401  (registers the activity-log hooks)
     from app.services import events
+    from app.services.network import TrustedProxies
 
     db.init_app(app)
     # Batch mode: SQLite can only ALTER a table by copying it, which Alembic does in batch.
@@ -45,9 +48,13 @@ def create_app(config=None):
     csrf.init_app(app)
     rq.init_app(app)
     security.init_app(app, SQLAlchemyUserDatastore(db, models.User, models.Role))
+    app.config.setdefault("RATELIMIT_DEFAULT", app.config["PUBLIC_RATE_LIMIT"])
+    limiter.init_app(app)
+    app.wsgi_app = TrustedProxies(app)
     events.install_listeners()
     init_i18n(app)
     init_auth(app)
+    init_headers(app)
 
     from admin_views import init_admin
     from app.cli import bp as cli_bp

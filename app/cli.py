@@ -1,10 +1,9 @@
-"""Command-line tasks: `flask serve`, `flask worker`, `flask demo-data`, `flask create-admin`."""
+"""Command-line tasks: `flask serve`, `flask worker`, `flask demo-data`, `flask create-admin`,
+and rotating the sign-in secrets."""
 
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 from flask import Blueprint
@@ -17,9 +16,13 @@ from app.extensions import rq
 from app.extensions import security
 from app.models import User
 from app.services import demo
+from app.services import login_secrets
 from app.services import settings
 from app.services.access import SUPER_ADMIN
 from app.services.access import ensure_default_roles
+from app.services.supervisor import Child
+from app.services.supervisor import RedisPing
+from app.services.supervisor import Supervisor
 
 bp = Blueprint("cli", __name__, cli_group=None)
 
@@ -91,37 +94,57 @@ def worker(queues, burst):
 @click.option("--port", default=5000, show_default=True)
 @click.option("--web-workers", default=2, show_default=True, help="gunicorn processes.")
 def serve(host, port, web_workers):
-    """Run the desk: gunicorn, one RQ worker and rq cron. Ctrl-C stops them all."""
+    """Run the desk: gunicorn, one RQ worker and rq cron. Ctrl-C stops them all.
+
+    The web keeps serving whatever happens to Redis; the worker and cron run
+    while Redis answers and are restarted with back-off (app.services.supervisor).
+    /healthz shows what the supervisor sees.
+    """
     bin_dir = Path(sys.executable).parent
-    commands = {"web": [str(bin_dir / "gunicorn"), "--workers", str(web_workers),
-                        "--bind", f"{host}:{port}", "--access-logfile", "-", "wsgi:app"]}
-    try:
-        rq.connection.ping()
-    except Exception as exc:
-        click.secho(
-            f"Redis is not reachable at {current_app.config['REDIS_URL']} ({exc.__class__.__name__})."
-            " Background jobs (reminders, backups, notifications) are off until it is;"
-            " the desk itself keeps working.", fg="yellow")
-    else:
-        commands["worker"] = [sys.executable, "-m", "flask", "worker"]
-        commands["cron"] = [str(bin_dir / "rq"), "cron", "--url", current_app.config["REDIS_URL"],
-                            "--path", str(PROJECT_ROOT), str(PROJECT_ROOT / "jobs" / "schedule.py")]
-    processes = {name: subprocess.Popen(cmd, cwd=PROJECT_ROOT) for name, cmd in commands.items()}
-    click.echo(f"Locker desk is running on http://{host}:{port} ({', '.join(processes)})."
+    redis_url = current_app.config["REDIS_URL"]
+    children = [
+        Child("web", [str(bin_dir / "gunicorn"), "--workers", str(web_workers),
+                      "--bind", f"{host}:{port}", "--access-logfile", "-", "wsgi:app"],
+              essential=True),
+        Child("worker", [sys.executable, "-m", "flask", "worker"], needs_redis=True),
+        Child("cron", [str(bin_dir / "rq"), "cron", "--url", redis_url, "--path",
+                       str(PROJECT_ROOT), str(PROJECT_ROOT / "jobs" / "schedule.py")],
+              needs_redis=True),
+    ]
+    colours = {"info": "cyan", "output": None, "warning": "yellow", "error": "red"}
+
+    def say(text, level="info"):
+        click.secho(text, fg=colours[level])
+
+    # Never print the Redis password on the desk PC's screen.
+    parts = urlsplit(redis_url)
+    redis_label = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    click.echo(f"Locker desk is running on http://{host}:{port} (web, worker, cron)."
                " Press Ctrl-C to stop.")
+    with RedisPing(redis_url) as redis_ping:
+        code = Supervisor(children, redis_available=redis_ping, say=say, cwd=PROJECT_ROOT,
+                          status_file=Path(current_app.instance_path) / f"serve-{port}.json",
+                          redis_label=redis_label).run()
+    sys.exit(code)
+
+
+@bp.cli.command("rotate-secret-key")
+def rotate_secret_key():
+    """Write a new instance/secret_key: everyone signs in again; passwords stay."""
     try:
-        while all(p.poll() is None for p in processes.values()):
-            time.sleep(0.5)
-        stopped = [name for name, p in processes.items() if p.poll() is not None]
-        click.secho(f"{', '.join(stopped)} stopped; stopping the rest.", fg="red")
-    except KeyboardInterrupt:
-        click.echo("Stopping …")
-    finally:
-        for p in processes.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in processes.values():
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        path = login_secrets.rotate_secret_key()
+    except login_secrets.SecretFromEnvironment as exc:
+        raise click.ClickException(f"{exc} is set in the environment: change it there.") from exc
+    click.echo(f"New secret key in {path}. Restart the desk; everyone signs in again.")
+
+
+@bp.cli.command("rotate-totp-key")
+def rotate_totp_key():
+    """Add a new two-factor key and re-encrypt every enrolled authenticator with it."""
+    try:
+        count = login_secrets.rotate_totp_key()
+    except login_secrets.SecretFromEnvironment as exc:
+        raise click.ClickException(
+            f"{exc} comes from the environment: add a new key there.") from exc
+    click.echo(f"Two-factor key rotated; {count} authenticator secret(s) re-encrypted."
+               " Restart the desk on every host.")

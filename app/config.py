@@ -1,5 +1,6 @@
 """Configuration classes. Every deployment knob is an environment variable."""
 
+import json
 import os
 import secrets
 from datetime import timedelta
@@ -17,7 +18,17 @@ def _env_bool(name, default):
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _secret_key():
+def _instance_secret(instance_dir, name, make):
+    """The secret kept in instance/<name>, written from make() the first time."""
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    path = instance_dir / name
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _secret_key(instance_dir):
     """Return SECRET_KEY from the environment, or one generated once into instance/.
 
     A key generated per process would log every user out whenever gunicorn
@@ -25,12 +36,29 @@ def _secret_key():
     """
     if os.environ.get("SECRET_KEY"):
         return os.environ["SECRET_KEY"]
-    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-    key_file = INSTANCE_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(48))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    return _instance_secret(instance_dir, "secret_key", lambda: secrets.token_urlsafe(48))
+
+
+def _login_secrets(config, instance_dir):
+    """The password salt and the two-factor keys: secrets of their own, not SECRET_KEY's.
+
+    Every stored password hash depends on the salt, and every enrolled
+    authenticator on the two-factor keys, so neither may change when SECRET_KEY
+    does (which only signs cookies; rotating it just signs everyone out). They
+    come from PASSWORD_SALT / TOTP_SECRETS in the environment (several hosts) or
+    from files in instance/. Installs from before these had their own
+    secrets derived them from SECRET_KEY; the first start after the upgrade writes
+    exactly those derived values to the files, so every password and
+    authenticator keeps working, and from then on SECRET_KEY may change freely.
+    """
+    secret = config["SECRET_KEY"]
+    if "SECURITY_PASSWORD_SALT" not in config:
+        config["SECURITY_PASSWORD_SALT"] = os.environ.get("PASSWORD_SALT") or _instance_secret(
+            instance_dir, "password_salt", lambda: f"password-{secret[:24]}")
+    if "SECURITY_TOTP_SECRETS" not in config:
+        raw = os.environ.get("TOTP_SECRETS") or _instance_secret(
+            instance_dir, "totp_secrets.json", lambda: json.dumps({"1": f"totp-{secret[-24:]}"}))
+        config["SECURITY_TOTP_SECRETS"] = json.loads(raw)
 
 
 class Config:
@@ -90,6 +118,18 @@ class Config:
     # Lockout: 5 wrong passwords lock the account for 15 minutes.
     LOCKOUT_ATTEMPTS = int(os.environ.get("LOCKOUT_ATTEMPTS", "5"))
     LOCKOUT_MINUTES = int(os.environ.get("LOCKOUT_MINUTES", "15"))
+    # Failed sign-ins counted across accounts from one address, and across addresses
+    # for one account (app.services.throttle); the lockout above is per both.
+    LOGIN_LIMIT_PER_ADDRESS = os.environ.get("LOGIN_LIMIT_PER_ADDRESS", "20 per 15 minutes")
+    LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "50 per hour")
+    # Every page someone not signed in can reach, per address (Flask-Limiter).
+    PUBLIC_RATE_LIMIT = os.environ.get("PUBLIC_RATE_LIMIT", "120 per minute")
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+    RATELIMIT_KEY_PREFIX = "locker-desk"
+    # Reverse proxies in front of the desk (nginx = 1). Only that many hops of
+    # X-Forwarded-For are believed; with none, the header is ignored.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
     # A Super Admin must set up an authenticator app before doing anything else.
     REQUIRE_2FA_FOR_SUPER_ADMIN = _env_bool("REQUIRE_2FA_FOR_SUPER_ADMIN", False)
 
@@ -148,12 +188,11 @@ def load_config(app, config):
         app.config.update(config)
     else:
         app.config.from_object(config)
+    instance_dir = Path(app.config.get("INSTANCE_DIR") or app.instance_path)
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = _secret_key()
-    # Derived from the secret key so that rotating one key rotates them all.
-    secret = app.config["SECRET_KEY"]
-    app.config.setdefault("SECURITY_PASSWORD_SALT", f"password-{secret[:24]}")
-    app.config.setdefault("SECURITY_TOTP_SECRETS", {"1": f"totp-{secret[-24:]}"})
+        app.config["SECRET_KEY"] = _secret_key(instance_dir)
+    _login_secrets(app.config, instance_dir)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(
         minutes=app.config["IDLE_TIMEOUT_MINUTES"]
     )

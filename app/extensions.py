@@ -5,6 +5,7 @@ import sqlite3
 from flask import current_app
 from flask import has_app_context
 from flask_babel import Babel
+from flask_limiter import Limiter
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_security import Security
@@ -16,6 +17,8 @@ from rq.job import Job
 from sqlalchemy import MetaData
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+from app.password_rules import DeskPasswordUtil
 
 # Named constraints: Alembic can only drop or alter what has a stable name, and
 # MariaDB, PostgreSQL and SQLite would otherwise each invent their own.
@@ -66,9 +69,27 @@ def _mariadb_read_committed(dbapi_connection, connection_record):
 
 migrate = Migrate()
 babel = Babel()
-security = Security()
+security = Security(password_util_cls=DeskPasswordUtil)
 mail = Mail()
 csrf = CSRFProtect()
+
+
+def _requesting_address():
+    from app.services.network import request_address
+
+    return request_address() or "unknown"
+
+
+def _signed_in():
+    from flask_login import current_user
+
+    return current_user.is_authenticated
+
+
+# Pages open to anyone (login, two-factor, health) are limited per address;
+# signed-in staff are not (their actions are checked by role instead). The
+# limit lives in Redis so every process shares it, in memory while Redis is down.
+limiter = Limiter(key_func=_requesting_address, default_limits_exempt_when=_signed_in)
 
 
 class AppContextJob(Job):

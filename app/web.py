@@ -30,7 +30,7 @@ def index():
 
 @bp.get("/healthz")
 def healthz():
-    """JSON health of database, Redis and workers; 503 when any is down."""
+    """JSON health of database, Redis and workers (503 when any is down) and serve's processes."""
     report, healthy = health_report()
     return jsonify(report), 200 if healthy else 503
 

@@ -19,7 +19,7 @@ from tests.factories import Desk
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Per-app state our services keep in app.extensions, reset between tests.
-PER_TEST_EXTENSIONS = ("locker_grid",)
+PER_TEST_EXTENSIONS = ("locker_grid", "login_throttle")
 _unreachable = {}
 
 
@@ -51,6 +51,9 @@ def config_for(database_url, **overrides):
     return {
         "LOCKER_ENV": "testing",
         "SECRET_KEY": "test-secret-key-not-for-production",
+        # Given here so that no test writes the project's instance/ files.
+        "SECURITY_PASSWORD_SALT": "test-password-salt",
+        "SECURITY_TOTP_SECRETS": {"1": "test-totp-key"},
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": TEST_REDIS_URL,
         # Messages made outside a request (services, jobs) read in English in tests;
@@ -162,3 +165,28 @@ def desk(app):
 def client(app):
     """An anonymous browser."""
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def production_app(database_url):
+    """The production config as a real install runs it: CSRF on, secure cookies, 2FA."""
+    app = create_app(config_for(database_url, LOCKER_ENV="production"))
+    app.test_client_class = DeskClient
+    return app
+
+
+@pytest.fixture
+def production(production_app):
+    """A fresh production app (empty tables, roles and settings) and its factories."""
+    app = production_app
+    saved_config = dict(app.config)
+    with app.app_context():
+        ensure_default_roles()
+        ensure_defaults()
+        Redis.from_url(TEST_REDIS_URL).flushdb()
+        yield Desk(app)
+        db.session.remove()
+        databases.empty_tables(db)
+    app.config.clear()
+    app.config.update(saved_config)
+    reset_app_state(app)

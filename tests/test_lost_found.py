@@ -295,7 +295,7 @@ def test_the_disposal_list_shows_exactly_the_items_past_their_holding_period(des
     assert "Old shoes" in page and "Red cap" in page
     for not_due in ("Yoga mat", "Watch", "Broken lock"):
         assert not_due not in page
-    assert "modelActions.execute('dispose')" in page
+    assert 'data-list-action="dispose"' in page
 
 
 def test_bulk_dispose_from_the_disposal_list(desk):

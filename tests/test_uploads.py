@@ -3,10 +3,13 @@
 import io
 
 import pytest
+from flask_babel import force_locale
 from PIL import Image
+from PIL import ImageFile
 
 from app.extensions import db
 from app.models import Role
+from app.services import pdf
 from app.services import uploads
 
 
@@ -94,3 +97,72 @@ def test_paths_outside_the_upload_folder_are_not_served(desk, path):
     """No ../ escapes from UPLOAD_DIR; unknown folders are refused."""
     browser = desk.login_as("Super Admin")
     assert browser.get(f"/uploads/{path}").status_code in (403, 404)
+
+
+# --- Issue 9, item 12: huge and truncated images -------------------------------------
+
+TOO_LARGE_BN = "ছবিটি অনেক বড়: 79 মেগাপিক্সেল (সর্বোচ্চ 20)। কম রেজোলিউশনে আবার তুলুন।"
+DAMAGED_BN = "এই ছবিটি নষ্ট বা অসম্পূর্ণ; আবার তুলুন বা আপলোড করুন।"
+
+
+def _png_79_megapixels():
+    """A 10000 x 7900 black-and-white PNG: 79 megapixels in a file of a few kB."""
+    buffer = io.BytesIO()
+    Image.new("1", (10_000, 7_900)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _truncated_jpeg():
+    """The first half of a real photo-like JPEG, as a phone that lost its signal sends it."""
+    buffer = io.BytesIO()
+    Image.effect_noise((800, 600), 60).convert("RGB").save(buffer, "JPEG", quality=90)
+    whole = buffer.getvalue()
+    return whole[: len(whole) // 2]
+
+
+def _refusal(store, data, folder):
+    with pytest.raises(uploads.UploadRejected) as refused:
+        store(data, folder)
+    with force_locale("bn"):
+        bengali = str(refused.value.message)
+    with force_locale("en"):
+        return str(refused.value.message), bengali
+
+
+def _assert_huge_and_truncated_are_refused(app):
+    with app.test_request_context():
+        huge = _png_79_megapixels()
+        assert len(huge) < 100_000
+        for store, folder in ((uploads.store_image, "lost_found"),
+                              (uploads.store_document, "clients")):
+            assert _refusal(store, huge, folder) == (
+                "This photo is too large: 79 megapixels (at most 20)."
+                " Take it again at a lower resolution.", TOO_LARGE_BN)
+            assert _refusal(store, _truncated_jpeg(), folder) == (
+                "This photo is damaged or incomplete; take or upload it again.", DAMAGED_BN)
+        with force_locale("en"), pytest.raises(uploads.UploadRejected, match="79 megapixels"):
+            uploads.check_image(huge)
+    assert not any(app.config["UPLOAD_DIR"].rglob("*.*")), "nothing is stored"
+
+
+def test_a_79_megapixel_png_and_a_truncated_jpeg_are_refused(app):
+    """A tiny file that decodes to 79 megapixels, and half a JPEG: both refused, in Bengali too."""
+    _assert_huge_and_truncated_are_refused(app)
+
+
+def test_images_are_still_checked_after_a_pdf_was_rendered(app):
+    """Rendering a PDF (WeasyPrint) in the same process does not let truncated images in."""
+    with app.app_context():
+        assert pdf.render_html("<p>Receipt</p>").write_pdf().startswith(b"%PDF-")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+    _assert_huge_and_truncated_are_refused(app)
+
+
+def test_a_20_megapixel_photo_is_still_accepted(app):
+    """A photo at the limit (a 5000 x 4000 camera) is stored, re-encoded."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (5000, 4000), "teal").save(buffer, "JPEG")
+    with app.app_context():
+        relative = uploads.store_image(buffer.getvalue(), "clients")
+        with Image.open(uploads.resolve(relative)) as stored:
+            assert stored.size == (5000, 4000)

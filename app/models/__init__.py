@@ -52,7 +52,9 @@ from app.models.rentals import RentalStatus
 from app.models.rentals import RentalStatusChange
 from app.models.rentals import RentalTerm
 from app.models.settings import Setting
+from app.models.users import PasswordHistory
 from app.models.users import Role
+from app.models.users import StaffSession
 from app.models.users import User
 from app.models.users import WebAuthn
 from app.models.waitlist import WaitlistEntry
@@ -109,6 +111,8 @@ __all__ = [
     "TermsVersion",
     "TicketPriority",
     "TicketStatus",
+    "PasswordHistory",
+    "StaffSession",
     "User",
     "WaitlistEntry",
     "WaitlistStatus",

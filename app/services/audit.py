@@ -25,13 +25,17 @@ from app.extensions import db
 from app.models import ActivityAction
 from app.models import ActivityLog
 from app.models import DomainEvent
+from app.models import PasswordHistory
+from app.models import StaffSession
 from app.models import User
 from app.models import WebAuthn
 from app.models import utcnow
+from app.services.network import request_address
 
 # Never logged at all.
 # Domain events record desk actions that the log already shows as the rows they changed.
-UNAUDITED_MODELS = (ActivityLog, WebAuthn, DomainEvent)
+# Sign-in bookkeeping: the sign-ins and password changes themselves are logged.
+UNAUDITED_MODELS = (ActivityLog, WebAuthn, DomainEvent, StaffSession, PasswordHistory)
 # Logged as changed, but never with their values.
 SECRET_FIELDS = {"password", "tf_totp_secret", "us_totp_secrets", "fs_uniquifier",
                  "fs_webauthn_user_handle", "mf_recovery_codes"}
@@ -136,7 +140,7 @@ def _who():
     email = None
     ip = agent = None
     if has_request_context():
-        ip = request.headers.get("X-Forwarded-For", request.remote_addr or "").split(",")[0].strip()
+        ip = request_address()
         agent = (request.user_agent.string or "")[:255]
         if user_id is None and current_user and current_user.is_authenticated:
             user_id = current_user.id

@@ -53,7 +53,7 @@ class ClientError(Refusal):
 
 
 class DuplicateClient(ClientError):
-    """The phone or NID already belongs to `other`."""
+    """The phone or NID already belongs to `other`, a client the user may see."""
 
     def __init__(self, message, field, other):
         super().__init__(message, field)
@@ -223,10 +223,30 @@ def _check_duplicates(phone, nid, *, exclude_id=None):
         raise DuplicateClient(message, field, other)
 
 
+REGISTERED_ELSEWHERE = {
+    "phone": _l("This phone number is already registered in another branch."),
+    "nid": _l("This NID / passport number is already registered in another branch."),
+}
+
+
+def _check_unique(phone, nid, *, by_user_id, exclude_id=None):
+    """_check_duplicates, naming the other client only to a user who may act on their branch.
+
+    Staff limited to one branch learn that a number is registered in another
+    branch, never whose it is.
+    """
+    try:
+        _check_duplicates(phone, nid, exclude_id=exclude_id)
+    except DuplicateClient as exc:
+        if may_act_on_branch(by_user_id, exc.other.branch_id):
+            raise
+        raise ClientError(REGISTERED_ELSEWHERE[exc.field], exc.field) from None
+
+
 def _phone(raw, field, *, required):
     if not (raw or "").strip():
         if required:
-            raise ClientError(InvalidPhone.message, field)
+            raise ClientError(InvalidPhone().message, field)
         return None
     try:
         return normalise_bd_mobile(raw)
@@ -310,7 +330,8 @@ def _checked_details(data, *, by_user_id, client=None):
     emergency_contact_phone = _phone(data.get("emergency_contact_phone"),
                                      "emergency_contact_phone", required=False)
     nid = _text(data.get("nid"), FIELD_LENGTHS["nid"])
-    _check_duplicates(phone, nid, exclude_id=client.id if client is not None else None)
+    _check_unique(phone, nid, by_user_id=by_user_id,
+                  exclude_id=client.id if client is not None else None)
     return {
         "branch": branch, "full_name": full_name, "phone": phone,
         "email": _text(data.get("email"), FIELD_LENGTHS["email"]), "nid": nid,
@@ -386,8 +407,8 @@ def register_client(*, branch_id, full_name, phone, by_user_id, ip=None, email=N
                          by_user_id=by_user_id, ip=ip)
     except Refusal:
         _remove_files(written)
-        # Someone registered the same phone or NID a moment ago: name that client.
-        _check_duplicates(details["phone"], details["nid"])
+        # Someone registered the same phone or NID a moment ago: say who, if the user may see.
+        _check_unique(details["phone"], details["nid"], by_user_id=by_user_id)
         raise
     except BaseException:
         _remove_files(written)

@@ -159,7 +159,8 @@ def _int_arg(args, name):
     raw = (args.get(name) or "").strip()
     if not raw:
         return None, False
-    if not (raw.isascii() and raw.isdigit()):
+    # Ids are 32-bit INTEGERs: PostgreSQL refuses to compare them with a larger number.
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > 2**31 - 1:
         return None, True
     return int(raw), False
 

@@ -1,5 +1,6 @@
-"""What /healthz reports: database, Redis and the RQ workers' heartbeats."""
+"""What /healthz reports: database, Redis, the RQ workers' heartbeats and `flask serve`'s children."""
 
+import os
 from datetime import UTC
 from datetime import datetime
 
@@ -9,6 +10,7 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.extensions import rq
+from app.services import supervisor
 
 
 def check_database():
@@ -63,6 +65,29 @@ def last_cron_run():
     return value.decode() if value else None
 
 
+def serve_processes():
+    """What `flask serve` says of its children (web, worker, cron), from its status file.
+
+    {"supervised": False} when this process was not started by `flask serve`.
+    "stale" means the supervisor has not written for a while (it hangs or was killed).
+    """
+    path = os.environ.get(supervisor.STATUS_ENV)
+    if not path:
+        return {"supervised": False}
+    status = supervisor.read_status(path)
+    if status is None:
+        return {"supervised": True, "stale": True, "children": {}}
+    try:
+        updated = datetime.fromisoformat(status["updated_utc"])
+        age = round((datetime.now(UTC) - updated).total_seconds(), 1)
+    except (KeyError, TypeError, ValueError):
+        age = None
+    # Three missed heartbeats: the supervisor is no longer looking after its children.
+    stale = age is None or age > 3 * status.get("heartbeat_seconds", 5) + 5
+    return {"supervised": True, "stale": stale, "age_seconds": age,
+            "redis_up": status.get("redis_up"), "children": status.get("children", {})}
+
+
 def health_report():
     """The full report and whether everything is healthy."""
     report = {"database": check_database(), "redis": check_redis()}
@@ -73,4 +98,7 @@ def health_report():
         report["worker"] = {"ok": False, "alive": 0}
     healthy = all(part["ok"] for part in report.values())
     report["status"] = "ok" if healthy else "degraded"
+    # Shown, not judged: a worker waiting for Redis is already reported (redis, worker)
+    # above, and the web answering this request is running whatever the file says.
+    report["processes"] = serve_processes()
     return report, healthy

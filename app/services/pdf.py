@@ -75,8 +75,22 @@ def bilingual(message):
     return tuple(texts) if texts[0] != texts[1] else (texts[1],)
 
 
-def render_html(html):
-    """Lay out `html` with the bundled fonts and app/static reachable (a weasyprint Document)."""
+def _weasyprint_html():
+    """weasyprint.HTML, imported here (the app's one door to WeasyPrint) and made harmless.
+
+    Importing WeasyPrint switches PIL.ImageFile.LOAD_TRUNCATED_IMAGES on for the
+    whole process ("don't crash when converting truncated images"), after which
+    every upload in that process accepted a truncated JPEG padded with grey. Our
+    PDFs embed only the bundled fonts and images this app re-encoded itself, so
+    they need no such tolerance: Pillow's default is put back at once.
+    """
+    from PIL import ImageFile
     from weasyprint import HTML
 
-    return HTML(string=html, base_url=f"{STATIC_DIR}/").render()
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    return HTML
+
+
+def render_html(html):
+    """Lay out `html` with the bundled fonts and app/static reachable (a weasyprint Document)."""
+    return _weasyprint_html()(string=html, base_url=f"{STATIC_DIR}/").render()

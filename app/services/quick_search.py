@@ -27,6 +27,8 @@ GROUP_LIMIT = 8
 MIN_LENGTH = 2
 MAX_LENGTH = 100
 GROUPS = ("clients", "lockers", "keys", "payments")
+# payment.id is a 32-bit INTEGER: PostgreSQL refuses to compare it with a larger number.
+MAX_PAYMENT_ID = 2**31 - 1
 
 
 @dataclass
@@ -103,8 +105,10 @@ def keys(text, *, branch_id=None, limit=GROUP_LIMIT):
 def payments(text, *, branch_id=None, limit=GROUP_LIMIT):
     """Payments by exact reference, or by number written "#123"."""
     conditions = [Payment.reference.in_(sorted({text, text.upper()}))]
-    if text.startswith("#") and text[1:].isdigit() and len(text) <= 19:
-        conditions.append(Payment.id == int(text[1:]))
+    # isdecimal(), not isdigit(): "#১২৩" from a Bengali receipt is a number, "#²" is not.
+    number = text[1:]
+    if text.startswith("#") and number.isdecimal() and int(number) <= MAX_PAYMENT_ID:
+        conditions.append(Payment.id == int(number))
     query = (db.select(Payment.id, Payment.reference, Payment.amount_poisha, Payment.status,
                        Payment.paid_at, Client.full_name.label("client"))
              .join(Client, Payment.client_id == Client.id)

@@ -68,6 +68,10 @@ SETTINGS = {
                                             "instalments"), int, 90, 1),
     "waitlist_offer_hours": SettingSpec(_l("Waitlist offer held for (hours)"), int, 24, 1),
     "lost_item_holding_days": SettingSpec(_l("Lost & found holding period (days)"), int, 30, 1),
+    "password_max_age_days": SettingSpec(_l("Staff passwords must be changed after (days; "
+                                            "0 = never)"), int, 90, 0),
+    "password_history_count": SettingSpec(_l("Staff may not reuse their last (passwords)"),
+                                          int, 5, 0),
     "rental_prices_taka": SettingSpec(_l("Rental prices (taka per category and term)"), dict,
                                       DEFAULT_PRICES, check=_check_price_table),
 }

@@ -8,6 +8,8 @@ whose role may see that kind of file (see app.web.upload).
 """
 
 import io
+import math
+import re
 import secrets
 from pathlib import Path
 
@@ -26,12 +28,23 @@ FOLDER_PERMISSIONS = {
     "maintenance": "maintenance-view",
     "lost_found": "lost_found-view",
 }
-MAX_IMAGE_PIXELS = 40_000_000  # a 50-megapixel "image" is a decompression bomb, not a photo
+# A client's photo, an ID scan or a lost item's photo: the desk tablet's or a phone's
+# camera takes 12 megapixels (4000 x 3000), a 300-dpi A4 scan is 8.7. Twenty leaves
+# room for 16-20 MP cameras; more is a camera's full-resolution mode (48, 108 MP) or a
+# decompression bomb, and decoding it (3 bytes a pixel, then a copy to re-encode)
+# would cost a web worker hundreds of MB. Checked from the header, before decoding,
+# and by us rather than through Pillow's process-wide Image.MAX_IMAGE_PIXELS, which
+# only warns up to twice its value (a 79 MP PNG got through a 40 MP setting).
+MAX_IMAGE_PIXELS = 20_000_000
 THUMBNAIL_SIZE = (320, 320)
 
 
 class UploadRejected(Refusal):
     """The file is refused; `message` says why, for the screen."""
+
+
+class NotAPhoto(UploadRejected):
+    """The file does not open as a JPEG, PNG or WebP image."""
 
 
 def _max_bytes():
@@ -49,17 +62,47 @@ def read_upload(file):
     return data
 
 
+def _too_large(pixels):
+    return UploadRejected(_l(
+        "This photo is too large: %(megapixels)d megapixels (at most %(limit)d)."
+        " Take it again at a lower resolution.",
+        megapixels=math.ceil(pixels / 1_000_000), limit=MAX_IMAGE_PIXELS // 1_000_000))
+
+
 def _open_image(data):
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    """The decoded image, refusing what is not a photo, too large, or damaged.
+
+    The size is checked from the header, before anything is decoded. Then the
+    image is decoded in full (load()), so a truncated file is refused rather
+    than padded with grey: that relies on PIL.ImageFile.LOAD_TRUNCATED_IMAGES
+    being off, which app.services.pdf keeps so after WeasyPrint switches it on.
+    """
+    damaged = _l("This photo is damaged or incomplete; take or upload it again.")
     try:
-        with Image.open(io.BytesIO(data)) as probe:
+        probe = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Far above our limit Pillow refuses (or warns) before we see the size; its
+        # message has the size ("Image size (178956971 pixels) exceeds limit ...").
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_large(int(found[1]) if found else Image.MAX_IMAGE_PIXELS + 1) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise NotAPhoto(_l("This is not a photo (JPEG, PNG or WebP).")) from exc
+    with probe:
+        if probe.format not in ("JPEG", "PNG", "WEBP"):
+            raise NotAPhoto(_l("This is not a photo (JPEG, PNG or WebP)."))
+        width, height = probe.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise _too_large(width * height)
+        try:
             probe.verify()
-        image = Image.open(io.BytesIO(data))
+        except (OSError, SyntaxError) as exc:
+            raise UploadRejected(damaged) from exc
+    image = Image.open(io.BytesIO(data))
+    try:
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise UploadRejected(_l("This is not a photo (JPEG, PNG or WebP).")) from exc
-    if image.format not in ("JPEG", "PNG", "WEBP"):
-        raise UploadRejected(_l("This is not a photo (JPEG, PNG or WebP)."))
+    except (OSError, SyntaxError) as exc:
+        image.close()
+        raise UploadRejected(damaged) from exc
     return ImageOps.exif_transpose(image)
 
 
@@ -118,7 +161,7 @@ def check_document(file):
     if not _is_pdf(data):
         try:
             _open_image(data)
-        except UploadRejected as exc:
+        except NotAPhoto as exc:
             raise UploadRejected(_l("Upload a photo (JPEG, PNG or WebP) or a PDF.")) from exc
 
 
@@ -131,7 +174,7 @@ def store_document(file, folder):
         return relative
     try:
         return store_image(data, folder)
-    except UploadRejected as exc:
+    except NotAPhoto as exc:
         raise UploadRejected(_l("Upload a photo (JPEG, PNG or WebP) or a PDF.")) from exc
 
 
