@@ -24,10 +24,26 @@ _unreachable = {}
 
 
 def pytest_collection_modifyitems(config, items):
-    """Every test under tests/browser drives Chromium: mark it so tiers can leave it out."""
+    """Mark browser tests; leave out a test's runs on databases its `databases` marker excludes.
+
+    Every test under tests/browser drives Chromium: marked so tiers can leave it out.
+    `@pytest.mark.databases("postgresql")` runs a test only on the databases named,
+    for a test whose subject exists on those alone (and costs minutes elsewhere).
+    """
+    kept, left_out = [], []
     for item in items:
         if "tests/browser/" in item.nodeid:
             item.add_marker(pytest.mark.browser)
+        marker = item.get_closest_marker("databases")
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("database_url") if callspec is not None else None
+        if marker is not None and backend is not None and backend not in marker.args:
+            left_out.append(item)
+        else:
+            kept.append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
 
 
 def pytest_report_header(config):
