@@ -20,6 +20,7 @@ from admin_views.activity import ActivityLogView
 from admin_views.menu import LOCKERS
 from admin_views.menu import MONEY
 from admin_views.menu import SYSTEM
+from admin_views.menu import may_open
 from admin_views.pages import FinancialReportView
 from admin_views.pages import HomeView
 from admin_views.pages import SettingView
@@ -83,6 +84,8 @@ def init_admin(app):
                                endpoint="settings"))
     admin.add_view(ActivityLogView(ActivityLog, db, name=_l("Activity log"), category=SYSTEM,
                                    endpoint="activity"))
+    # Pages link to other pages only when the reader may open them (no link to a 403).
+    app.add_template_global(may_open, "may_open")
     # Areas that bring several screens register their own.
     for area in (grid, rental_desk, key_desk, waitlist, registration, maintenance, lost_found,
                  analytics, imports, pricing, billing, documents):

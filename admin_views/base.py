@@ -11,11 +11,13 @@ import math
 from datetime import date
 from datetime import datetime
 from enum import Enum
+from urllib.parse import urlsplit
 
 from flask import abort
 from flask import flash
 from flask import redirect
 from flask import request
+from flask import session
 from flask import url_for
 from flask_admin import AdminIndexView
 from flask_admin import BaseView
@@ -25,12 +27,14 @@ from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.contrib.sqla.validators import Unique
 from flask_admin.helpers import flash_errors
 from flask_admin.helpers import get_redirect_target
+from flask_admin.model import filters
 from flask_admin.model import typefmt
 from flask_admin.model.fields import AjaxSelectField
 from flask_admin.model.form import converts
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from sqlalchemy import BigInteger
 from sqlalchemy.exc import IntegrityError
 from wtforms import fields
@@ -38,8 +42,14 @@ from wtforms.fields.choices import Choice
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
+from admin_views.fields import DeskDateField
+from admin_views.filters import typed_filters
+from admin_views.labels import BLANK_CHOICE
 from admin_views.labels import COLUMN_LABELS
+from admin_views.labels import PICKER_PLACEHOLDER
+from admin_views.labels import labels_for
 from app.extensions import db
+from app.i18n import local_date
 from app.i18n import local_datetime
 from app.models.base import LabelledEnum
 from app.services.access import CREATE
@@ -47,8 +57,20 @@ from app.services.access import DELETE
 from app.services.access import EDIT
 from app.services.access import VIEW
 from app.services.access import can
+from app.services.digits import ascii_digits
 from app.services.errors import Refusal
 from app.services.exports import safe_cell
+from app.services.exports import with_bom
+from app.web import SESSION_EXPIRED
+from app.web import kept_form_values
+
+
+def local_target(url):
+    """`url` if it is a path on this site (where to go after an action), else None."""
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return None
+    parts = urlsplit(url)
+    return url if not parts.scheme and not parts.netloc else None
 
 
 def _deny(name=None):
@@ -166,7 +188,11 @@ def _checked(filter_classes):
 
 
 class DeskFilterConverter(FilterConverter):
-    """Flask-Admin's column filters, each checking its value (CheckedFilter)."""
+    """Flask-Admin's column filters, each checking its value (CheckedFilter).
+
+    An enum filter offers the members' translated labels (Flask-Admin would
+    offer the stored names: ACTIVE, CASH); the value sent is still the name.
+    """
 
     strings = _checked(FilterConverter.strings)
     string_key_filters = _checked(FilterConverter.string_key_filters)
@@ -174,12 +200,21 @@ class DeskFilterConverter(FilterConverter):
     float_filters = _checked(FilterConverter.float_filters)
     bool_filters = _checked(FilterConverter.bool_filters)
     enum = _checked(FilterConverter.enum)
-    date_filters = _checked(FilterConverter.date_filters)
-    datetime_filters = _checked(FilterConverter.datetime_filters)
+    # Dates typed dd/mm/yyyy as the picker writes them (ISO still read).
+    date_filters = _checked(typed_filters(FilterConverter.date_filters))
+    datetime_filters = _checked(typed_filters(FilterConverter.datetime_filters))
     time_filters = _checked(FilterConverter.time_filters)
     choice_type_filters = _checked(FilterConverter.choice_type_filters)
     uuid_filters = _checked(FilterConverter.uuid_filters)
     arrow_type_filters = _checked(FilterConverter.arrow_type_filters)
+
+    @filters.convert("enum")
+    def conv_enum(self, column, name, options=None, **kwargs):
+        enum_class = getattr(column.type, "enum_class", None)
+        if not options and enum_class is not None and issubclass(enum_class, LabelledEnum):
+            # Called at each page view, so the labels are in the reader's language.
+            options = enum_class.choices
+        return super().conv_enum(column, name, options, **kwargs)
 
 
 class DeskForm(FlaskForm):
@@ -193,6 +228,16 @@ class DeskForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         self._obj = kwargs.get("obj")
+        formdata = args[0] if args else kwargs.get("formdata")
+        if request.method == "GET" and formdata is None:
+            # The form sent when the session had expired is shown again as it was typed.
+            kept = kept_form_values(request.path)
+            if kept is not None:
+                args, kwargs = (kept, *args[1:]), {k: v for k, v in kwargs.items()
+                                                   if k != "formdata"}
+                if not any(str(message) == str(SESSION_EXPIRED)
+                           for _category, message in session.get("_flashes", [])):
+                    flash(str(SESSION_EXPIRED), "warning")
         super().__init__(*args, **kwargs)
 
 
@@ -208,7 +253,7 @@ class EnumSelectField(fields.SelectField):
                          choices=lambda: [SelectChoice(v, lbl) for v, lbl in self._labelled_choices()])
 
     def _labelled_choices(self):
-        blank = [("", "—")] if self.allow_blank else []
+        blank = [("", str(BLANK_CHOICE))] if self.allow_blank else []
         return blank + [(name, str(label)) for name, label in self.enum_class.choices()]
 
     def _coerce(self, value):
@@ -245,6 +290,11 @@ class PickedRecordField(AjaxSelectField):
     The loader's `not_found` option is the message.
     """
 
+    def __init__(self, loader, label=None, validators=None, **kwargs):
+        # Flask-Admin's placeholder asks to "select model"; ours says what to do.
+        render_kw = {"data-placeholder": PICKER_PLACEHOLDER, **(kwargs.pop("render_kw", None) or {})}
+        super().__init__(loader, label, validators, render_kw=render_kw, **kwargs)
+
     def pre_validate(self, form):
         if self.data is None and self._formdata not in (None, ""):
             message = self.loader.options.get("not_found") or self.gettext("Not a valid choice.")
@@ -259,6 +309,9 @@ class ModelConverter(AdminModelConverter):
         loader = getattr(self.view, "_form_ajax_refs", {}).get(prop.key)
         if loader is not None and not multiple:
             return PickedRecordField(loader, **kwargs)
+        if not multiple:
+            # Flask-Admin's empty choice has no text, so WTForms shows its value, "__None".
+            kwargs.setdefault("blank_text", BLANK_CHOICE)
         return super()._model_select_field(prop, multiple, remote_model, **kwargs)
 
     @converts("sqlalchemy.sql.sqltypes.Enum")
@@ -270,6 +323,11 @@ class ModelConverter(AdminModelConverter):
         field_args.pop("coerce", None)
         self._nullable_common(column, field_args)
         return EnumSelectField(enum_class=enum_class, allow_blank=column.nullable, **field_args)
+
+    @converts("Date")
+    def convert_date(self, field_args, **extra):
+        # Typed and shown dd/mm/yyyy like every date on screen, not Flask-Admin's ISO.
+        return DeskDateField(**field_args)
 
 
 def _format_datetime(view, value, name=None):
@@ -284,22 +342,36 @@ def _format_bool(view, value, name=None):
     return _("Yes") if value else _("No")
 
 
-def _formatters(base):
-    """Flask-Admin's formatters with dates in the branch timezone and enums translated.
+def _format_bool_icon(view, value, name=None):
+    """Flask-Admin's tick or dash, its tooltip saying yes or no in the reader's language."""
+    icon = "fa-check-circle" if value else "fa-minus-circle"
+    return Markup('<span class="fa %s" title="%s"></span><span class="sr-only">%s</span>') % (
+        icon, _format_bool(view, value), _format_bool(view, value))
+
+
+def _format_date(view, value, name=None):
+    return local_date(value)
+
+
+def _formatters(base, boolean):
+    """Flask-Admin's formatters with dates in the branch timezone and one style, enums
+    and yes/no translated.
 
     Flask-Admin picks the first formatter whose type matches, so Enum is
-    replaced in place rather than shadowed by a later entry.
+    replaced in place rather than shadowed by a later entry, and datetime
+    (a subclass of date) comes before date.
     """
     formatters = dict(base)
+    formatters[bool] = boolean
     formatters[Enum] = _format_enum
     formatters[datetime] = _format_datetime
+    formatters[date] = _format_date
     return formatters
 
 
-LIST_FORMATTERS = _formatters(typefmt.BASE_FORMATTERS)
-DETAIL_FORMATTERS = _formatters(typefmt.DETAIL_FORMATTERS)
-EXPORT_FORMATTERS = _formatters(typefmt.EXPORT_FORMATTERS)
-EXPORT_FORMATTERS[bool] = _format_bool
+LIST_FORMATTERS = _formatters(typefmt.BASE_FORMATTERS, _format_bool_icon)
+DETAIL_FORMATTERS = _formatters(typefmt.DETAIL_FORMATTERS, _format_bool)
+EXPORT_FORMATTERS = _formatters(typefmt.EXPORT_FORMATTERS, _format_bool)
 
 # Which permission each Flask-Admin endpoint needs, beyond seeing the view at all.
 _ENDPOINT_ACTIONS = {
@@ -335,6 +407,8 @@ class SecuredModelView(ModelView):
     column_labels = COLUMN_LABELS
 
     def __init__(self, model, db, **kwargs):
+        # Labels first: Flask-Admin names the form fields and filters while it builds them.
+        self.column_labels = labels_for(model.__name__, self.column_labels)
         # Flask-Admin takes the SQLAlchemy object (preferred) rather than a session.
         super().__init__(model, db, **kwargs)
 
@@ -505,9 +579,13 @@ class SecuredModelView(ModelView):
             chunk.encode("utf-8") if isinstance(chunk, str) else chunk
             for chunk in response.response
         )
-        response.response = [body]
+        response.response = [with_bom(body)]
         response.direct_passthrough = False
         return response
+
+    def _apply_search(self, query, count_query, joins, count_joins, search):
+        # Bengali digits typed in the search box find what ASCII digits find.
+        return super()._apply_search(query, count_query, joins, count_joins, ascii_digits(search))
 
     def validate_form(self, form):
         if not super().validate_form(form):

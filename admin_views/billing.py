@@ -9,22 +9,24 @@ from flask import flash
 from flask import redirect
 from flask import request
 from flask_admin import expose
+from flask_admin.model.template import EndpointLinkRowAction
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms import IntegerField
 from wtforms import SelectField
 from wtforms import StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 
 from admin_views.base import ID_PATH
 from admin_views.base import DeskForm
-from admin_views.base import EnumSelectField
 from admin_views.base import SecuredModelView
 from admin_views.base import SecuredView
 from admin_views.base import id_arg
+from admin_views.base import local_target
 from admin_views.base import user_branch_id
 from admin_views.labels import COLUMN_LABELS
 from admin_views.maintenance import show_refusal
@@ -78,15 +80,21 @@ class InvoiceView(SecuredModelView):
     column_formatters_export = {"state": _state_column,
                                 "total_poisha": lambda v, c, m, n: taka_cell(m.total_poisha)}
 
+    def get_list_row_actions(self):
+        return [*super().get_list_row_actions(),
+                EndpointLinkRowAction("fa fa-print", "documents.invoice", id_arg="invoice_id",
+                                      title=_l("Print invoice"))]
+
     @expose("/details/")
     def details_view(self):
         invoice = self.get_one(request.args.get("id", ""))
         if invoice is not None:
-            self._template_args.update(_invoice_facts(invoice))
+            self._template_args.update(invoice_facts(invoice))
         return super().details_view()
 
 
-def _invoice_facts(invoice):
+def invoice_facts(invoice):
+    """What the invoice pages show: its state, running balance, payments and what the user may do."""
     received = billing.totals(invoice)
     payments = list(db.session.execute(db.select(Payment).where(Payment.invoice_id == invoice.id)
                                        .order_by(Payment.paid_at, Payment.id)).scalars())
@@ -101,7 +109,9 @@ class PayForm(DeskForm):
 
     invoice = StringField(_l("Invoice number"), validators=[Length(max=40)])
     amount = StringField(_l("Amount (৳)"))
-    method = EnumSelectField(_l("Method"), enum_class=PaymentMethod, default=PaymentMethod.CASH)
+    # Not an EnumSelectField over every method: "from the key deposit" is only for a key return.
+    method = SelectField(_l("Method"), default=PaymentMethod.CASH.name, choices=lambda: [
+        SelectChoice(method.name, str(method.label)) for method in billing.DESK_METHODS])
     reference = StringField(_l("Reference"), validators=[Optional(), Length(max=64)])
 
 
@@ -194,9 +204,12 @@ class PaymentDeskView(SecuredView):
                     flash(_("Payment of %(amount)s taken on %(number)s; balance %(balance)s.",
                             amount=money(payment.amount_poisha), number=invoice.number,
                             balance=money(billing.balance(invoice))), "success")
-                    return redirect(self.get_url(".index", invoice_id=invoice.id))
-        facts = _invoice_facts(invoice) if invoice is not None else {}
-        return self.render("admin/billing/pay.html", form=form, **facts)
+                    return redirect(local_target(request.form.get("next"))
+                                    or self.get_url(".index", invoice_id=invoice.id,
+                                                    paid=payment.id))
+        facts = invoice_facts(invoice) if invoice is not None else {}
+        return self.render("admin/billing/pay.html", form=form, next=request.form.get("next"),
+                           **facts)
 
     @expose(f"/refund/<{ID_PATH}:payment_id>/", methods=("GET", "POST"))
     def refund(self, payment_id):

@@ -1,12 +1,95 @@
 """Form fields shared by the admin's screens."""
 
+from datetime import datetime
+
 from flask import url_for
+from flask_babel import gettext as _
 from markupsafe import Markup
 from markupsafe import escape
 from wtforms import fields
+from wtforms import widgets
 from wtforms.validators import ValidationError
 
+from app.i18n import local_date
 from app.services import uploads
+from app.services.digits import ascii_digits
+
+# Dates are typed as they are shown (app.i18n.DATE_FORMAT): 31/12/2026, in either
+# language's digits. ISO 2026-12-31 is read too: bookmarks of filtered lists made
+# before, and what scripts and tests post.
+TYPED_DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d")
+TYPED_DATETIME_FORMATS = ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S",
+                          "%Y-%m-%d %H:%M")
+# The same style in moment.js's words, for the picker (static/js/datepicker.js).
+PICKER_DATE_FORMAT = "DD/MM/YYYY"
+
+
+def _typed(text, formats):
+    text = ascii_digits(text).strip()
+    for pattern in formats:
+        try:
+            value = datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+        # MariaDB's DATE and DATETIME start at the year 1000: 0202 is a typing slip.
+        if value.year < 1000:
+            break
+        return value
+    raise ValueError(text)
+
+
+def parse_typed_date(text):
+    """The day in `text` typed as 31/12/2026 (or 2026-12-31, any digits); ValueError otherwise."""
+    return _typed(text, TYPED_DATE_FORMATS).date()
+
+
+def parse_typed_datetime(text):
+    """The time in `text` typed as 31/12/2026 18:30 (or ISO, any digits); ValueError otherwise."""
+    return _typed(text, TYPED_DATETIME_FORMATS)
+
+
+class DatePickerInput(widgets.TextInput):
+    """A text input the desk's date picker opens on (data-role, as Flask-Admin's form.js reads it).
+
+    Not <input type="date">: the browser's own picker follows the PC's
+    language and region, not the user's, and shows mm/dd/yyyy on an
+    English-US Windows.
+    """
+
+    def __call__(self, field, **kwargs):
+        kwargs.setdefault("data-role", "datepicker")
+        kwargs.setdefault("data-date-format", PICKER_DATE_FORMAT)
+        kwargs.setdefault("placeholder", _("dd/mm/yyyy"))
+        # The browser's list of earlier entries would cover the calendar.
+        kwargs.setdefault("autocomplete", "off")
+        return super().__call__(field, **kwargs)
+
+
+class DeskDateField(fields.DateField):
+    """A day typed or picked as dd/mm/yyyy and shown so, in the reader's digits.
+
+    Reads 31/12/2026, ৩১/১২/২০২৬ and 2026-12-31. An empty input is no date
+    (None): whether one is needed is for the field's validators to say.
+    """
+
+    widget = DatePickerInput()
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        text = valuelist[0] or ""
+        self.data = None
+        if not text.strip():
+            return
+        try:
+            self.data = parse_typed_date(text)
+        except ValueError as exc:
+            raise ValueError(_("Enter the date as dd/mm/yyyy, e.g. 31/12/2026")) from exc
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return local_date(self.data) if self.data else ""
 
 
 class UploadWidget:

@@ -31,8 +31,10 @@ from admin_views.base import DeskForm
 from admin_views.base import SecuredModelView
 from admin_views.base import SecuredView
 from admin_views.base import id_arg
+from admin_views.base import local_target
 from admin_views.base import parse_id
 from admin_views.base import user_branch_id
+from admin_views.filters import branch_day_filters
 from admin_views.labels import COLUMN_LABELS
 from admin_views.maintenance import show_refusal
 from admin_views.menu import MONEY
@@ -48,6 +50,7 @@ from app.models import LockerStatus
 from app.models import Rental
 from app.models import RentalStatus
 from app.models import Zone
+from app.services import billing
 from app.services import handover
 from app.services import keys as key_registry
 from app.services import settings
@@ -74,8 +77,11 @@ class ReturnForm(DeskForm):
     """The key coming back, the refund, and where the locker goes."""
 
     key = SelectField(_l("Key"), coerce=int)
+    settle_dues = BooleanField(_l("Pay what the client owes on this locker from the deposit first"),
+                               default=True)
     refund = StringField(_l("Refund (৳)"),
-                         description=_l("At most the deposit held on this locker."))
+                         description=_l("At most the deposit held on this locker, less the dues paid "
+                                        "from it."))
     locker_to = RadioField(_l("The locker afterwards"), default=LockerStatus.CLEANING.name,
                            choices=[(status.name, status.label)
                                     for status in handover.RETURN_TARGETS])
@@ -168,6 +174,8 @@ class KeyDeskView(SecuredView):
             if out_client_id is not None else None,
             "out_held": handover.held_on_locker(out_client_id, locker.id)
             if out_client_id is not None else 0,
+            "out_owed": billing.owed_on_locker(locker.id, out_client_id)
+            if out_client_id is not None else 0,
             "client_balance": handover.deposit_balance(client.id) if client else 0,
             "client_held": handover.held_on_locker(client.id, locker.id) if client else 0,
             "holders": holders,
@@ -193,7 +201,10 @@ class KeyDeskView(SecuredView):
             default = settings.get("key_deposit_poisha")
             issue.deposit.data = handover.taka_text(max(0, default - facts["client_held"]))
         if submitted != "return":
-            back.refund.data = handover.taka_text(facts["out_held"])
+            # The dues come out of the deposit first (the box is ticked), then the rest goes back.
+            back.settle_dues.data = True
+            back.refund.data = handover.taka_text(
+                facts["out_held"] - min(facts["out_held"], facts["out_owed"]))
         if submitted != "lost":
             # A key lost in the office has no client to pay a fee.
             fee = settings.get("lost_key_fee_poisha") if facts["key_out"] is not None else 0
@@ -277,7 +288,9 @@ class KeyDeskView(SecuredView):
                 show_refusal(form, exc)
             else:
                 flash(success(result), "success")
-                return redirect(self.get_url(".index", locker_id=locker.id))
+                # The rental summary hands a key over with one press and comes back.
+                return redirect(local_target(request.form.get("next"))
+                                or self.get_url(".index", locker_id=locker.id))
         # The refused action's form keeps what was typed; the rest are fresh.
         forms = {**self._forms(locker, self._situation(locker), submitted=name), name: form}
         return self._screen(locker, forms=forms)
@@ -302,14 +315,21 @@ class KeyDeskView(SecuredView):
             refund = handover.parse_taka(form.refund.data, "refund")
             return handover.return_key(form.key.data, refund_poisha=refund,
                                        by_user_id=current_user.id,
-                                       locker_to=LockerStatus[form.locker_to.data])
+                                       locker_to=LockerStatus[form.locker_to.data],
+                                       settle_dues=form.settle_dues.data)
 
         def success(result):
             text = _("Key %(tag)s returned; refunded: %(amount)s.", tag=result.key.tag,
                      amount=money(result.refunded_poisha))
+            if result.settled_poisha:
+                text += " " + _("Dues paid from the deposit: %(amount)s.",
+                                amount=money(result.settled_poisha))
             if result.released is not None:
                 text += " " + _("The rental has ended; the locker is %(status)s.",
                                 status=result.released.locker.status.label)
+            if result.still_owed_poisha:
+                flash(_("The client still owes %(amount)s on this locker.",
+                        amount=money(result.still_owed_poisha)), "warning")
             return text
 
         return self._action("return", run, success)
@@ -424,8 +444,9 @@ class DepositEntryView(SecuredModelView):
     column_export_list = ["at", "client", "client.phone", "key.locker", "key", "kind",
                           "amount_poisha", "rental", "staff", "note", "branch"]
     column_searchable_list = ["client.full_name", "client.phone", "key.tag", "note"]
-    column_filters = ["kind", "at", "client.full_name", "client.phone", "branch.name",
-                      DepositHolderFilter()]
+    column_filters = ["kind", *branch_day_filters(DepositEntry.at, DepositEntry.branch_id,
+                                                   _l("Time")),
+                      "client.full_name", "client.phone", "branch.name", DepositHolderFilter()]
     column_sortable_list = ["at", "kind", "amount_poisha", ("client", "client.full_name")]
     column_default_sort = ("at", True)
     column_formatters = {"amount_poisha": _money_column}

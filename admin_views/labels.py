@@ -74,6 +74,7 @@ COLUMN_LABELS = {
     "roles": _l("Roles"),
     "permissions": _l("Permissions"),
     "locale": _l("Language"),
+    "theme": _l("Light or dark mode"),
     "last_login_at": _l("Last login"),
     "current_login_at": _l("Current login"),
     "login_count": _l("Logins"),
@@ -85,4 +86,139 @@ COLUMN_LABELS = {
     "value": _l("Value"),
     "created_at": _l("Created"),
     "updated_at": _l("Updated"),
+    # Columns no list shows, named for the details pages and the activity log's changes.
+    "roles.name": _l("Role"),
+    "key.tag": _l("Key tag"),
+    "needs_rekey": _l("Needs a new key"),
+    "holding_locker": _l("Locker held"),
+    "holding_locker_id": _l("Locker held"),
+    "reserved_until": _l("Reserved until"),
+    "renewed_from": _l("Renewed from"),
+    "ended_at": _l("Ended"),
+    "update_datetime": _l("Updated"),
+    "create_datetime": _l("Created"),
+    "photo_path": _l("Photo"),
+    "id_scan_path": _l("ID scan"),
+    "signature_path": _l("Signature"),
+    "author": _l("Written by"),
+    "body": _l("Text"),
+    "note": _l("Note"),
+    "reason": _l("Reason"),
+    "coupon": _l("Coupon"),
+    "invoice": _l("Invoice"),
+    "payment": _l("Payment"),
+    "shift": _l("Shift"),
+    "staff": _l("Staff"),
+    "redeemed_at": _l("Used at"),
+    "due_on": _l("Due date"),
+    "series": _l("Invoice number series"),
+    "next_number": _l("Next number"),
+    "position": _l("Order"),
+    "from_status": _l("Status before"),
+    "to_status": _l("Status after"),
+    "changed_by": _l("Changed by"),
+    "changed_at": _l("Changed at"),
+    "refunded_at": _l("Refunded at"),
+    "refunded_by": _l("Refunded by"),
+    "opened_at": _l("Opened"),
+    "closed_at": _l("Closed"),
+    "expected_by_method": _l("Expected by method"),
+    "expected_cash_poisha": _l("Expected cash"),
+    "counted_cash_poisha": _l("Counted cash"),
+    "expected_keys": _l("Expected keys"),
+    "counted_keys": _l("Counted keys"),
+    "terms_version": _l("Terms version"),
+    "signed_at": _l("Signed at"),
+    "password": _l("Password"),
+    "username": _l("User name"),
+    "confirmed_at": _l("Confirmed"),
+    "last_login_ip": _l("Last login address"),
+    "current_login_ip": _l("Current login address"),
+    "failed_login_count": _l("Failed logins"),
+    "fs_uniquifier": _l("Sign-in token"),
+    "fs_webauthn_user_handle": _l("Security key"),
+    "tf_totp_secret": _l("Two-factor"),
+    "tf_phone_number": _l("Two-factor"),
+    "us_totp_secrets": _l("Two-factor"),
+    "us_phone_number": _l("Phone"),
+    "mf_recovery_codes": _l("Two-factor"),
 }
+
+# Where one field name means different things in different records: the record's own
+# label wins over the shared one (a coupon's kind is not a zone type).
+MODEL_LABELS = {
+    "Coupon": {"kind": _l("Coupon type")},
+    "DiscountRule": {"kind": _l("Discount type"), "tag": _l("Client tag")},
+    "Client": {"tag": _l("Client tag"), "tags": _l("Client tags")},
+    "ClientNote": {"at": _l("Written at")},
+    "DepositEntry": {"kind": _l("Entry")},
+    "KeyEvent": {"kind": _l("Key event"), "staff": _l("Staff")},
+    "InvoiceLine": {"kind": _l("Line"), "amount_poisha": _l("Amount")},
+    "Role": {"name": _l("Role")},
+    "Setting": {"key": _l("Setting")},
+}
+
+# The name of each kind of record, as the activity log shows it.
+MODEL_NAMES = {
+    "Branch": _l("Branch"),
+    "Floor": _l("Floor"),
+    "Zone": _l("Zone"),
+    "Locker": _l("Locker"),
+    "LockerCategory": _l("Locker category"),
+    "LockerStatusChange": _l("Locker status change"),
+    "Key": _l("Key"),
+    "KeyEvent": _l("Key event"),
+    "Client": _l("Client"),
+    "ClientNote": _l("Client note"),
+    "Tag": _l("Client tag"),
+    "TermsVersion": _l("Terms version"),
+    "TermsSignature": _l("Terms signature"),
+    "Rental": _l("Rental"),
+    "RentalStatusChange": _l("Rental status change"),
+    "Payment": _l("Payment record"),
+    "Invoice": _l("Invoice"),
+    "InvoiceLine": _l("Invoice line"),
+    "InvoiceCounter": _l("Invoice number series"),
+    "Instalment": _l("Instalment"),
+    "Coupon": _l("Coupon"),
+    "CouponRedemption": _l("Coupon use"),
+    "Refund": _l("Refund record"),
+    "Shift": _l("Shift"),
+    "PriceRule": _l("Price rule"),
+    "DiscountRule": _l("Discount rule"),
+    "DepositEntry": _l("Deposit entry"),
+    "MaintenanceTicket": _l("Maintenance ticket"),
+    "LostItem": _l("Lost item"),
+    "WaitlistEntry": _l("Waitlist entry"),
+    "Setting": _l("Setting"),
+    "Role": _l("Role"),
+    "User": _l("Staff member"),
+    "DemoData": _l("Demo data"),
+}
+
+# The empty choice of a dropdown and the prompt of a search-as-you-type picker.
+BLANK_CHOICE = _l("— Select —")
+PICKER_PLACEHOLDER = _l("Type to search…")
+
+
+def labels_for(model_name, labels=None):
+    """Column labels for a view of `model_name`: `labels` (the shared table by default),
+    with the record's own label for a field whose shared label means something else."""
+    labels = COLUMN_LABELS if labels is None else labels
+    own = MODEL_LABELS.get(model_name, {})
+    merged = dict(labels)
+    for field, label in own.items():
+        # Only where the view kept the shared label; a view's own choice stands.
+        if merged.get(field) is COLUMN_LABELS.get(field):
+            merged[field] = label
+    return merged
+
+
+def field_label(model_name, field, labels=None):
+    """The translated name of one column of a record (`zone_id` is named as `zone`), or None."""
+    labels = labels_for(model_name, labels)
+    for name in (field, field[:-3] if field.endswith("_id") else None):
+        if name and name in labels:
+            return labels[name]
+    return None
+

@@ -11,13 +11,10 @@ from flask import redirect
 from flask import request
 from flask_admin import expose
 from flask_admin.actions import action
-from flask_admin.form.widgets import DatePickerWidget
-from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
-from wtforms import DateField
 from wtforms.validators import DataRequired
 from wtforms.validators import InputRequired
 
@@ -25,6 +22,7 @@ from admin_views.base import DeskForm
 from admin_views.base import PickedRecordField
 from admin_views.base import SecuredModelView
 from admin_views.base import user_branch_id
+from admin_views.fields import DeskDateField
 from admin_views.fields import UploadField
 from admin_views.labels import COLUMN_LABELS
 from admin_views.maintenance import client_loader
@@ -37,6 +35,7 @@ from admin_views.maintenance import show_refusal
 from admin_views.maintenance import uploaded_photo
 from admin_views.menu import LOCKERS
 from app.extensions import db
+from app.i18n import local_date
 from app.models import LostItem
 from app.services import lost_found
 from app.services.access import EDIT
@@ -57,14 +56,13 @@ CLIENT_PICKER = client_loader("client")
 
 
 def _kept_until(view, context, model, name):
-    return format_date(lost_found.kept_until(model))
+    return local_date(lost_found.kept_until(model))
 
 
 class ClaimForm(DeskForm):
     """The day the client collected the item, and who they are."""
 
-    claimed_on = DateField(_l("Claimed on"), default=local_today, validators=[InputRequired()],
-                           widget=DatePickerWidget())
+    claimed_on = DeskDateField(_l("Claimed on"), default=local_today, validators=[InputRequired()])
     client = PickedRecordField(CLIENT_PICKER, _l("Client"), allow_blank=True,
                                description=_l("Leave as it is if the linked client collected it."))
 
@@ -163,7 +161,7 @@ class LostItemView(SecuredModelView):
                 flash(_("%(item)s was claimed.", item=item.description), "success")
                 return redirect(details_url)
         return self.render("admin/lost_found/claim.html", item=item, form=form,
-                           return_url=details_url, format_date=format_date)
+                           return_url=details_url, format_date=local_date)
 
     @expose("/dispose/", methods=("POST",))
     def dispose_view(self):

@@ -39,6 +39,7 @@ from admin_views.fields import UploadField
 from admin_views.labels import COLUMN_LABELS
 from admin_views.menu import LOCKERS
 from app.extensions import db
+from app.i18n import local_date
 from app.i18n import money
 from app.models import Client
 from app.models import Locker
@@ -320,7 +321,7 @@ def _flash_resolved(result):
     flash(_("Ticket #%(id)s is resolved.", id=ticket.id), "success")
     if result.successor is not None:
         flash(_("The next ticket #%(id)s is due on %(date)s.", id=result.successor.id,
-                date=format_date(result.successor.due_on)), "info")
+                date=local_date(result.successor.due_on)), "info")
     if result.locker_status is not None:
         flash(_("Locker %(number)s is now %(status)s.", number=ticket.locker.number,
                 status=result.locker_status.label), "success")
@@ -347,7 +348,7 @@ class DueTicketsView(SecuredView):
     def index(self):
         rows = maintenance.due_and_overdue(user_branch_id())
         return self.render("admin/maintenance/due.html", rows=rows,
-                           within=maintenance.DUE_SOON_DAYS, format_date=format_date)
+                           within=maintenance.DUE_SOON_DAYS, format_date=local_date)
 
 
 class CostAnalysisView(SecuredView):

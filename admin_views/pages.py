@@ -2,18 +2,33 @@
 
 import json
 
+from flask import url_for
 from flask_admin import expose
+from flask_admin.helpers import get_form_data
 from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+from wtforms import BooleanField
+from wtforms import FileField
 from wtforms import StringField
 from wtforms.validators import ValidationError
 
+from admin_views.base import DeskForm
 from admin_views.base import SecuredIndexView
 from admin_views.base import SecuredModelView
 from admin_views.base import SecuredView
 from admin_views.base import user_branch_id
+from admin_views.filters import home_links
+from app.i18n import money
+from app.i18n import number
+from app.models import Language
 from app.models import PaymentMethod
+from app.models import RentalTerm
 from app.services import reports
 from app.services import settings as settings_service
+from app.services import uploads
+from app.services.errors import Refusal
 
 
 class HomeView(SecuredIndexView):
@@ -28,6 +43,8 @@ class HomeView(SecuredIndexView):
             counts=counts,
             occupancy=reports.occupancy_percent(counts),
             expiring=reports.expiring_soon_count(branch_id),
+            # Each card opens the list it counts, if the user may open that list.
+            links=home_links(),
         )
 
 
@@ -47,6 +64,55 @@ class FinancialReportView(SecuredView):
                            methods=list(PaymentMethod))
 
 
+class ImageSettingForm(DeskForm):
+    """The edit form of an image setting (the company logo): a file, or removing the one set."""
+
+    image = FileField(_l("Image (JPEG, PNG or WebP)"))
+    remove = BooleanField(_l("Remove the current image"))
+
+    def populate_obj(self, obj):
+        """Nothing is copied: SettingView stores the file and sets the value to its path."""
+
+
+def _setting_value(view, context, model, name):
+    """A setting's value as the list shows it; an image setting as a small picture."""
+    spec = settings_service.SETTINGS.get(model.key)
+    if spec is not None and spec.upload_folder is not None and model.value:
+        return Markup('<img src="%s" alt="" class="setting-image" height="40">') % url_for(
+            "web.upload", relative=model.value, thumb=1)
+    return setting_value(model.key, model.value)
+
+
+def setting_value(key, value):
+    """A setting's value as a person reads it: yes/no, a language, taka, a price table."""
+    if key == "receipt_bengali_digits" or isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if key == "default_language" and value in {member.value for member in Language}:
+        return str(Language(value).label)
+    if key.endswith("_poisha") and isinstance(value, int):
+        return money(value)
+    if isinstance(value, int):
+        return number(value)
+    if isinstance(value, dict) and key == "rental_prices_taka":
+        return _price_table(value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else str(value)
+
+
+def _price_table(table):
+    """{"*": {"MONTHLY": 800}} as rows of category, term and taka."""
+    terms = {term.name: term for term in RentalTerm}
+    rows = []
+    for category, prices in table.items():
+        name = _("Every other category") if category == "*" else category
+        for term_name, taka in prices.items():
+            term = terms.get(term_name)
+            rows.append(Markup("<tr><td>%s</td><td>%s</td><td>%s</td></tr>") % (
+                name, term.label if term else term_name, money(round(taka * 100))))
+    return Markup('<table class="table table-sm mb-0">%s</table>') % Markup("").join(rows)
+
+
 class SettingView(SecuredModelView):
     """Business settings: each value is checked against its type before saving."""
 
@@ -61,19 +127,47 @@ class SettingView(SecuredModelView):
     column_formatters = {
         "label": lambda v, c, m, n: settings_service.SETTINGS[m.key].label
         if m.key in settings_service.SETTINGS else m.key,
+        "value": _setting_value,
     }
+    column_formatters_detail = column_formatters
     column_export_list = ["key", "value", "updated_at"]
 
+    @staticmethod
+    def _image_spec(model):
+        """The spec of `model`'s setting when it holds an uploaded image, else None."""
+        spec = settings_service.SETTINGS.get(model.key) if model is not None else None
+        return spec if spec is not None and spec.upload_folder is not None else None
+
+    def edit_form(self, obj=None):
+        if self._image_spec(obj) is None:
+            return super().edit_form(obj)
+        return ImageSettingForm(get_form_data(), obj=obj)
+
     def on_form_prefill(self, form, id):
+        if "value" not in form:
+            return
         value = form.value.data
         form.value.data = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else (
             "" if value is None else str(value))
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
+        spec = self._image_spec(model)
         try:
-            model.value = settings_service.coerce(model.key, form.value.data)
-        except settings_service.InvalidSetting as exc:
-            raise ValidationError(str(exc.args[0])) from exc
+            if spec is None:
+                model.value = settings_service.coerce(model.key, form.value.data)
+            elif form.image.data:
+                form.replaced = model.value
+                model.value = settings_service.coerce(
+                    model.key, uploads.store_image(form.image.data, spec.upload_folder))
+            elif form.remove.data:
+                form.replaced = model.value
+                model.value = ""
+        except Refusal as exc:
+            raise ValidationError(str(exc.message)) from exc
+
+    def after_model_change(self, form, model, is_created):
+        # The image replaced or removed is not printed any more.
+        uploads.discard(getattr(form, "replaced", None))
 
 

@@ -7,6 +7,7 @@ from flask import url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
+from flask_admin.model.template import EndpointLinkRowAction
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,11 +17,14 @@ from wtforms.validators import Optional
 from admin_views.base import SecuredModelView
 from admin_views.base import ServiceModelView
 from admin_views.base import parse_id
+from admin_views.filters import branch_day_filters
+from admin_views.labels import COLUMN_LABELS
 from admin_views.maintenance import client_loader
 from app.extensions import db
 from app.i18n import local_datetime
 from app.i18n import money
 from app.models import Client
+from app.models import Payment
 from app.models import Rental
 from app.models import Tag
 from app.services import billing
@@ -56,7 +60,7 @@ class ClientTagFilter(BaseSQLAFilter):
         # Flask-Admin also asks while the app is being built; only a request has tags to show.
         if not has_request_context():
             return []
-        return [(str(tag.id), tag.name) for tag in
+        return [(str(tag.id), tag.local_name) for tag in
                 db.session.execute(db.select(Tag).order_by(Tag.name)).scalars()]
 
     def clean(self, value):
@@ -106,8 +110,10 @@ class ClientView(ServiceModelView):
     column_list = ["full_name", "phone", "email", "gender", "status", "tier", "branch",
                    "registered_at"]
     column_searchable_list = ["full_name", "phone", "email", "nid"]
-    column_filters = ["status", "gender", "tier", "registered_at", "branch.name",
-                      ClientTagFilter(), PaymentStateFilter()]
+    column_filters = ["status", "gender", "tier",
+                      *branch_day_filters(Client.registered_at, Client.branch_id,
+                                          COLUMN_LABELS["registered_at"]),
+                      "branch.name", ClientTagFilter(), PaymentStateFilter()]
     column_default_sort = ("registered_at", True)
     column_formatters = {"full_name": _profile_link}
     # Exports keep the plain name (Flask-Admin would otherwise reuse the link).
@@ -154,12 +160,24 @@ class RentalView(SecuredModelView):
     column_list = ["locker", "client", "term", "starts_at", "ends_at", "status", "price_poisha",
                    "branch"]
     column_searchable_list = ["locker.number", "client.full_name", "client.phone"]
-    column_filters = ["status", "term", "ends_at", "starts_at", "branch.name"]
+    # Days are the branch's (R4: "expires today" means today in Dhaka, not in UTC).
+    column_filters = ["status", "term",
+                      *branch_day_filters(Rental.ends_at, Rental.branch_id,
+                                          COLUMN_LABELS["ends_at"]),
+                      *branch_day_filters(Rental.starts_at, Rental.branch_id,
+                                          COLUMN_LABELS["starts_at"]),
+                      "branch.name"]
     column_sortable_list = ["term", "starts_at", "ends_at", "status", "price_poisha",
                             ("locker", "locker.number"), ("client", "client.full_name")]
     column_default_sort = ("starts_at", True)
     column_formatters = {"price_poisha": _money_column}
     column_formatters_export = {"price_poisha": _taka_export}
+
+    def get_list_row_actions(self):
+        # The rental's invoice, its payment and printing are on its summary page.
+        return [*super().get_list_row_actions(),
+                EndpointLinkRowAction("fa fa-file-text-o", "rental_desk.summary_view",
+                                      id_arg="rental_id", title=_l("Invoice"))]
 
     @action("renew", _l("Renew"), _l("Renew each selected rental for one more term?"))
     def action_renew(self, ids):
@@ -189,9 +207,17 @@ class PaymentView(SecuredModelView):
     column_list = ["paid_at", "client", "rental", "amount_poisha", "method", "status",
                    "reference", "branch"]
     column_searchable_list = ["reference", "client.full_name", "client.phone"]
-    column_filters = ["status", "method", "paid_at", "branch.name"]
+    column_filters = ["status", "method",
+                      *branch_day_filters(Payment.paid_at, Payment.branch_id,
+                                          COLUMN_LABELS["paid_at"]),
+                      "branch.name"]
     column_sortable_list = ["paid_at", "amount_poisha", "method", "status",
                             ("client", "client.full_name")]
     column_default_sort = ("paid_at", True)
     column_formatters = {"amount_poisha": _money_column}
     column_formatters_export = {"amount_poisha": _taka_export}
+
+    def get_list_row_actions(self):
+        return [*super().get_list_row_actions(),
+                EndpointLinkRowAction("fa fa-print", "documents.receipt", id_arg="payment_id",
+                                      title=_l("Receipt"))]

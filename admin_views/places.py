@@ -27,6 +27,7 @@ from admin_views.base import SecuredModelView
 from admin_views.base import ServiceModelView
 from admin_views.base import parse_id
 from admin_views.base import scope_to_branch
+from admin_views.labels import COLUMN_LABELS
 from app.extensions import db
 from app.models import Key
 from app.models import Locker
@@ -51,34 +52,41 @@ class BranchView(SecuredModelView):
     form_columns = ["name", "code", "address", "phone", "timezone", "is_active"]
 
 
+# Master data is named in English and, for Bengali readers, optionally in Bengali.
+NAMED_LABELS = {**COLUMN_LABELS, "name": _l("Name (English)"), "name_bn": _l("Name (Bengali)")}
+
+
 class FloorView(SecuredModelView):
     """Floors or rooms of a branch."""
 
     permission_module = "branches"
-    column_list = ["branch", "name", "level"]
-    column_searchable_list = ["name"]
+    column_labels = NAMED_LABELS
+    column_list = ["branch", "name", "name_bn", "level"]
+    column_searchable_list = ["name", "name_bn"]
     column_filters = ["branch.name"]
     column_default_sort = [("branch_id", False), ("level", False)]
-    form_columns = ["branch", "name", "level"]
+    form_columns = ["branch", "name", "name_bn", "level"]
 
 
 class ZoneView(SecuredModelView):
     """Zones of a floor; the zone type drives the gender check on assignment."""
 
     permission_module = "branches"
-    column_list = ["branch", "floor", "name", "kind"]
-    column_searchable_list = ["name"]
+    column_labels = NAMED_LABELS
+    column_list = ["branch", "floor", "name", "name_bn", "kind"]
+    column_searchable_list = ["name", "name_bn"]
     column_filters = ["kind", "branch.name"]
-    form_columns = ["floor", "name", "kind"]
+    form_columns = ["floor", "name", "name_bn", "kind"]
 
 
 class LockerCategoryView(SecuredModelView):
     """Custom locker categories (Day-use, Premium …)."""
 
     permission_module = "lockers"
-    column_list = ["name", "description"]
-    column_searchable_list = ["name"]
-    form_columns = ["name", "description"]
+    column_labels = NAMED_LABELS
+    column_list = ["name", "name_bn", "description"]
+    column_searchable_list = ["name", "name_bn"]
+    form_columns = ["name", "name_bn", "description"]
 
 
 class BulkCreateForm(DeskForm):

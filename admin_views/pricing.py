@@ -196,6 +196,8 @@ class CouponView(PricingModelView):
     column_filters = ["kind", "active", "valid_to"]
     column_default_sort = "code"
     column_labels = LABELS
+    # Details show the value as the list does, not the raw basis points and poisha.
+    column_details_list = column_list
     column_formatters = {"value": _coupon_value}
     column_formatters_detail = {"value": _coupon_value}
     column_formatters_export = {"value": _coupon_value}

@@ -9,6 +9,7 @@ refusals next to the field they concern.
 
 from flask import Response
 from flask import abort
+from flask import current_app
 from flask import flash
 from flask import jsonify
 from flask import redirect
@@ -21,7 +22,6 @@ from flask_login import current_user
 from markupsafe import Markup
 from markupsafe import escape
 from wtforms import BooleanField
-from wtforms import DateField
 from wtforms import EmailField
 from wtforms import FileField
 from wtforms import HiddenField
@@ -43,6 +43,7 @@ from admin_views.base import SecuredView
 from admin_views.base import parse_id
 from admin_views.base import scope_to_branch
 from admin_views.base import user_branch_id
+from admin_views.fields import DeskDateField
 from admin_views.labels import COLUMN_LABELS
 from admin_views.menu import SYSTEM
 from admin_views.validators import BangladeshMobile
@@ -60,15 +61,19 @@ from app.models import LostItem
 from app.models import MaintenanceTicket
 from app.models import Payment
 from app.models import Rental
+from app.models import RentalStatus
 from app.models import Tag
 from app.models import TermsSignature
 from app.models import TermsVersion
 from app.services import clients
+from app.services import rentals
+from app.services import standing
 from app.services import waivers
 from app.services.access import CREATE
 from app.services.access import EDIT
 from app.services.access import VIEW
 from app.services.access import can
+from app.services.errors import Refusal
 from app.services.network import request_address
 
 LABELS = {
@@ -104,6 +109,11 @@ def already_registered(other):
     return Markup(_("Already registered to %(client)s.",
                     client=Markup('<a href="%s">%s</a>') % (profile_url(other.id),
                                                             escape(other.full_name))))
+
+
+def _may_assign():
+    return "rental_desk.assign_view" in current_app.view_functions and can(
+        current_user, "rentals", CREATE)
 
 
 def _require(action):
@@ -148,7 +158,7 @@ class RegistrationForm(DeskForm):
     address = StringField(LABELS["address"], filters=[_strip],
                           validators=[Optional(), Length(max=255)])
     gender = EnumSelectField(LABELS["gender"], enum_class=Gender, allow_blank=True)
-    date_of_birth = DateField(LABELS["date_of_birth"], validators=[Optional()])
+    date_of_birth = DeskDateField(LABELS["date_of_birth"], validators=[Optional()])
     emergency_contact_name = StringField(LABELS["emergency_contact_name"], filters=[_strip],
                                          validators=[Optional(), Length(max=120)])
     emergency_contact_phone = TelField(LABELS["emergency_contact_phone"],
@@ -167,6 +177,9 @@ class RegistrationForm(DeskForm):
     id_scan = FileField(LABELS["id_scan"])
     terms_version_id = HiddenField()
     signature = HiddenField()
+    # Straight on to assigning it, its price shown, once the client is registered.
+    locker_number = StringField(_l("Locker to assign now (optional)"), filters=[_strip],
+                                validators=[Optional(), Length(max=20)])
 
 
 class RegisterClientView(SecuredView):
@@ -183,7 +196,7 @@ class RegisterClientView(SecuredView):
         form.branch.choices = [(branch.id, branch.name) for branch in branches]
         if request.method == "GET" and form.branch.data is None:
             form.branch.data = user_branch_id() or (branches[0].id if len(branches) == 1 else None)
-        form.tags.choices = [(tag.id, tag.name) for tag in _all_tags()]
+        form.tags.choices = [(tag.id, tag.local_name) for tag in _all_tags()]
         return form
 
     @expose("/", methods=("GET", "POST"))
@@ -194,6 +207,9 @@ class RegisterClientView(SecuredView):
             client = self._register(form)
             if client is not None:
                 flash(_("%(name)s is registered.", name=client.full_name), "success")
+                if form.locker_number.data and _may_assign():
+                    return redirect(url_for("rental_desk.assign_view", client_id=client.id,
+                                            locker_number=form.locker_number.data))
                 return redirect(profile_url(client.id))
         if terms is not None and str(form.terms_version_id.data or "") != str(terms.id):
             # The page now shows this version: a signature given for another text is void.
@@ -202,7 +218,7 @@ class RegisterClientView(SecuredView):
         tiers = db.session.execute(db.select(Client.tier).where(Client.tier.is_not(None))
                                    .distinct().order_by(Client.tier)).scalars().all()
         return self.render("admin/clients/register.html", form=form, terms=terms, tiers=tiers,
-                           posted=request.method == "POST")
+                           posted=request.method == "POST", may_assign=_may_assign())
 
     def _register(self, form):
         """Call the service; put a refusal on its field. Returns the client or None."""
@@ -264,10 +280,33 @@ class ClientProfileView(SecuredView):
             return redirect(url_for("clients.index_view"))
         client = _visible_client(client_id)
         history = self._history(client)
+        may_see_money = can(current_user, "payments", VIEW)
+        client_standing = (standing.of(client.id) if may_see_money or can(current_user, "rentals", VIEW)
+                           else None)
         return self.render(
             "admin/clients/profile.html", client=client, tags=_all_tags(),
             statuses=list(ClientStatus), may_edit=can(current_user, "clients", EDIT),
-            may_edit_rentals=can(current_user, "rentals", EDIT), **history)
+            may_edit_rentals=can(current_user, "rentals", EDIT),
+            may_assign=can(current_user, "rentals", CREATE) and client.status is ClientStatus.ACTIVE,
+            may_pay=can(current_user, "payments", CREATE), may_see_money=may_see_money,
+            may_hand_keys=can(current_user, "keys", EDIT),
+            standing=client_standing, renewal_totals=self._renewal_totals(client_standing),
+            **history)
+
+    @staticmethod
+    def _renewal_totals(client_standing):
+        """{rental id: price of one more term} for the one-press "renew and take cash"."""
+        if client_standing is None or not (can(current_user, "rentals", EDIT)
+                                           and can(current_user, "payments", CREATE)):
+            return {}
+        totals = {}
+        for holding in client_standing.holdings:
+            if holding.rental.status in (RentalStatus.ACTIVE, RentalStatus.EXPIRED):
+                try:
+                    totals[holding.rental.id] = rentals.renewal_quote(holding.rental.id).total_poisha
+                except Refusal:
+                    continue  # the renew page says why
+        return totals
 
     @staticmethod
     def _history(client):
@@ -421,11 +460,11 @@ class TagView(SecuredModelView):
     """Labels for clients (VIP, Corporate …), chosen at registration and on the profile."""
 
     permission_module = "clients"
-    column_list = ["name", "created_at"]
-    column_searchable_list = ["name"]
+    column_list = ["name", "name_bn", "created_at"]
+    column_searchable_list = ["name", "name_bn"]
     column_default_sort = "name"
-    form_columns = ["name"]
-    column_labels = LABELS
+    form_columns = ["name", "name_bn"]
+    column_labels = {**LABELS, "name": _l("Name (English)"), "name_bn": _l("Name (Bengali)")}
     form_args = {"name": {
         "filters": [_strip],
         "validators": [InputRequired(), Length(max=40), NotTaken(

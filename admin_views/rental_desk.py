@@ -1,7 +1,6 @@
 """Rental screens of the desk: assign, reserve, renew, release (SPEC R1–R3)."""
 
 from flask import abort
-from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import request
@@ -21,6 +20,7 @@ from wtforms.validators import Length
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 
+from admin_views import billing as billing_views
 from admin_views.base import DeskForm
 from admin_views.base import SecuredView
 from admin_views.base import id_arg
@@ -29,17 +29,25 @@ from admin_views.base import scope_to_branch
 from app.extensions import db
 from app.i18n import local_datetime
 from app.models import Client
+from app.models import Key
+from app.models import KeyState
 from app.models import Locker
 from app.models import LockerStatus
+from app.models import PaymentMethod
 from app.models import Rental
+from app.models import RentalStatus
 from app.models import RentalTerm
+from app.services import billing
 from app.services import client_search
+from app.services import handover
 from app.services import pricing
 from app.services import rentals
+from app.services import settings
 from app.services.access import CREATE
 from app.services.access import EDIT
 from app.services.access import can
 from app.services.errors import Refusal
+from app.services.money import plain_taka
 
 
 def _term_choices():
@@ -117,6 +125,11 @@ class RentalDeskView(SecuredView):
             locker = self._locker(id_arg("locker_id"))
             if locker is not None:
                 form.locker_number.data = locker.number
+            elif request.args.get("locker_number"):
+                # Typed at registration: checked (and refused on its field) like one typed here.
+                form.locker_number.data = request.args["locker_number"].strip()[:20]
+                if self._locker(number=form.locker_number.data) is None:
+                    form.locker_number.errors = [_("There is no locker with that number.")]
             client_id = id_arg("client_id")
             if client_id is not None:
                 form.client_id.data = str(client_id)
@@ -162,14 +175,52 @@ class RentalDeskView(SecuredView):
                     return self._after(rental, action_label)
         return self.render(template, form=form, locker=locker, client=client,
                            candidates=candidates, warning=warning, may_override=may_override,
-                           quote=quote, quote_error=quote_error)
+                           quote=quote, quote_error=quote_error,
+                           may_pay=can(current_user, "payments", CREATE))
 
     def _after(self, rental, action_label):
         flash(_("%(action)s: locker %(number)s for %(client)s.", action=action_label,
                 number=rental.locker.number, client=rental.client.full_name), "success")
-        if "key_desk.index" in current_app.view_functions and rental.status.name == "ACTIVE":
-            return redirect(url_for("key_desk.index", locker_id=rental.locker_id))
+        if rental.status is RentalStatus.ACTIVE:
+            return redirect(url_for(".summary_view", rental_id=rental.id))
         return redirect(url_for("client_profile.index", id=rental.client_id))
+
+    @staticmethod
+    def _pay_now():
+        """Cash with the rental when the desk pressed "… and take cash" and may take payments."""
+        if request.form.get("confirm") != "cash":
+            return None
+        if not can(current_user, "payments", CREATE):
+            abort(403)
+        return PaymentMethod.CASH
+
+    @expose("/rental/")
+    def summary_view(self):
+        """After assigning or renewing: the invoice, taking the payment, printing, the key."""
+        rental = self._rental(id_arg("rental_id"))
+        invoice = billing.invoice_of(rental.id)
+        may_pay = can(current_user, "payments", CREATE)
+        facts = billing_views.invoice_facts(invoice) if invoice is not None else {}
+        pay_form = None
+        if invoice is not None and may_pay and facts["received"].balance > 0:
+            pay_form = billing_views.PayForm(formdata=None, invoice=invoice.number,
+                                             amount=plain_taka(facts["received"].balance))
+        key_in_office = db.session.execute(db.select(Key).where(
+            Key.locker_id == rental.locker_id, Key.state == KeyState.IN_OFFICE)
+            .order_by(Key.is_spare, Key.tag, Key.id).limit(1)).scalar_one_or_none()
+        key_out = db.session.execute(db.select(Key.id).where(
+            Key.locker_id == rental.locker_id, Key.state == KeyState.WITH_CLIENT).limit(1)
+        ).scalar_one_or_none()
+        may_issue_key = (rental.status is RentalStatus.ACTIVE and key_out is None
+                         and key_in_office is not None and can(current_user, "keys", EDIT)
+                         and not rental.locker.needs_rekey)
+        # The deposit the key desk would propose: the setting, less what is held already.
+        deposit = max(0, settings.get("key_deposit_poisha")
+                      - handover.held_on_locker(rental.client_id, rental.locker_id))
+        return self.render("admin/rental_desk/summary.html", rental=rental, pay_form=pay_form,
+                           key_to_issue=key_in_office if may_issue_key else None,
+                           deposit_poisha=deposit, deposit_text=plain_taka(deposit),
+                           back_here=url_for(".summary_view", rental_id=rental.id), **facts)
 
     @expose("/")
     def index(self):
@@ -183,7 +234,7 @@ class RentalDeskView(SecuredView):
                 locker.id, client.id, RentalTerm[form.term.data], days=form.days.data,
                 by_user_id=current_user.id, override_reason=form.override_reason.data,
                 coupon_code=(form.coupon_code.data or "").strip() or None,
-                expected_total_poisha=quote.total_poisha)
+                expected_total_poisha=quote.total_poisha, pay_now=self._pay_now())
         return self._rent(RentalForm, "admin/rental_desk/assign.html", _("Assigned"), do_it)
 
     @expose("/reserve/", methods=("GET", "POST"))
@@ -203,15 +254,18 @@ class RentalDeskView(SecuredView):
         if request.method == "POST":
             DeskForm().validate_on_submit() or abort(400)
             try:
+                # The price the desk saw on the button; a price changed since is refused.
+                seen = request.form.get("expected_total", type=int)
                 renewal = rentals.renew(rental.id, by_user_id=current_user.id,
-                                        expected_total_poisha=quote.total_poisha)
+                                        expected_total_poisha=quote.total_poisha if seen is None
+                                        else seen, pay_now=self._pay_now())
             except Refusal as exc:
                 flash(str(exc.message), "error")
             else:
                 flash(_("Renewed until %(date)s.", date=local_datetime(renewal.ends_at)), "success")
-                return redirect(url_for("client_profile.index", id=renewal.client_id))
+                return redirect(url_for(".summary_view", rental_id=renewal.id))
         return self.render("admin/rental_desk/renew.html", rental=rental, form=DeskForm(),
-                           quote=quote)
+                           quote=quote, may_pay=can(current_user, "payments", CREATE))
 
     @expose("/release/", methods=("GET", "POST"))
     def release_view(self):

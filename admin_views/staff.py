@@ -80,7 +80,8 @@ class UserView(SecuredModelView):
     form_columns = ["email", "full_name", "roles", "branch", "locale", "active", "new_password"]
     form_extra_fields = {"new_password": NewPasswordField(_l("New password"))}
     form_overrides = {"locale": SelectField}
-    form_args = {"locale": {"choices": [SelectChoice("bn", "বাংলা"), SelectChoice("en", "English")]}}
+    form_args = {"locale": {"choices": [SelectChoice("bn", "বাংলা"), SelectChoice("en", "English")]},
+                 "roles": {"get_label": lambda role: role_label(role.name)}}
     column_formatters = {
         "roles": lambda v, c, m, n: ", ".join(str(role_label(r.name)) for r in m.roles),
         "locale": lambda v, c, m, n: "বাংলা" if m.locale == "bn" else "English",

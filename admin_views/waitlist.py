@@ -44,6 +44,8 @@ from app.models import Client
 from app.models import LockerSize
 from app.models import WaitlistEntry
 from app.models import Zone
+from app.models.base import local_name
+from app.services import billing
 from app.services import clients
 from app.services import quick_search
 from app.services import waitlist
@@ -166,7 +168,7 @@ class WaitlistView(SecuredModelView):
             return False
         flash(_("%(client)s is number %(position)d in line for %(zone)s.",
                 client=client.full_name, position=waitlist.position(entry),
-                zone=entry.zone.name), "success")
+                zone=entry.zone.local_name), "success")
         return entry
 
     def update_model(self, form, model):
@@ -283,7 +285,8 @@ def _item(title, detail, status, url):
 
 
 def _locker_item(row, url, show_branch):
-    detail = " · ".join([row["zone"], row["branch"]] if show_branch else [row["zone"]])
+    zone = local_name(row["zone"], row.get("zone_bn"))
+    detail = " · ".join([zone, row["branch"]] if show_branch else [zone])
     return _item(row["number"], detail, row["status"], url)
 
 
@@ -336,8 +339,14 @@ class QuickSearchView(SecuredView):
             return _item(f"#{row['id']} · {money(row['amount_poisha'])}", detail, row["status"],
                          url_for("payments.details_view", id=row["id"]))
 
+        def invoice_item(invoice):
+            detail = " · ".join([invoice.client.full_name, money(invoice.total_poisha),
+                                 local_datetime(invoice.issued_at)])
+            return _item(invoice.number, detail, billing.invoice_state(invoice),
+                         url_for("invoices.details_view", id=invoice.id))
+
         build = {"clients": client_item, "lockers": locker_item, "keys": key_item,
-                 "payments": payment_item}
+                 "invoices": invoice_item, "payments": payment_item}
         groups = [{"key": key, "items": [build[key](row) for row in rows]}
                   for key, rows in results.groups.items()]
         jump = None
@@ -346,6 +355,8 @@ class QuickSearchView(SecuredView):
             jump = locker_url(locker["id"], locker["branch_id"], locker["zone_id"])
         elif results.jump_key_id is not None:
             jump = url_for("keys.details_view", id=results.jump_key_id)
+        elif results.jump_invoice_id is not None:
+            jump = url_for("invoices.details_view", id=results.jump_invoice_id)
         return {"q": quick_search.clean(text), "groups": groups, "jump": jump}
 
     def _assign(self, text):

@@ -39,6 +39,8 @@ def content_security_policy(nonce):
         f"script-src 'self' 'nonce-{nonce}'",
         f"style-src 'self' 'nonce-{nonce}'",
         "img-src 'self' data: blob:",
+        # The bundled Bengali font (app/static/fonts), said outright: no font from elsewhere.
+        "font-src 'self'",
         "object-src 'none'",
         "base-uri 'self'",
         "frame-ancestors 'none'",

@@ -620,3 +620,28 @@ def test_rentals_outside_the_grid_are_left_alone(desk):
     tiles, _ = _tiles(browser)
     assert tiles[locker.id]["s"] == "CLEANING" and "c" not in tiles[locker.id]
     assert db.session.get(Rental, rental.id).holding_locker_id is None
+
+
+# --- initials: whole letters, conjuncts included (issue 10) --------------------------------
+
+@pytest.mark.parametrize("name, expected", [
+    ("শ্রী ঋত্বিক", "শ্রীঋ"),         # শ + ্ + র + ী is one letter, not "শ্"
+    ("ক্ষমা", "ক্ষ"),                  # ক্ষ: ক + ্ + ষ
+    ("স্বপ্ন দাস", "স্বদা"),            # স্ব, then দা with its vowel sign
+    ("স্ত্রী আক্তার", "স্ত্রীআ"),        # two viramas: স + ্ + ত + ্ + র + ী
+    ("র\u200d্যাব হোসেন", "র\u200d্যাহো"),  # ra-phala written with a joiner stays whole
+    ("চাঁদ মিয়া", "চাঁমি"),            # chandrabindu belongs to its letter
+    ("Karim Uddin Ahmed", "KA"),
+    ("émile zola", "ÉZ"),
+    ("  ", ""),
+])
+def test_initials_take_whole_letters_of_the_first_and_last_word(name, expected):
+    """A tile shows the first letter of the first and last word as a reader writes it."""
+    assert grid.initials(name) == expected
+
+
+def test_a_conjunct_is_never_cut_at_its_virama():
+    """No initial ends in a virama (্) when the word goes on: the conjunct is kept whole."""
+    for name in ("শ্রী ঋত্বিক", "ক্ষমা", "স্বপ্ন", "দ্বীপ", "ত্রিশা", "জ্ঞান"):
+        for letter in (grid.first_letter(word) for word in name.split()):
+            assert not letter.endswith("\u09cd"), (name, letter)

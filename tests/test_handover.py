@@ -23,6 +23,7 @@ from app.models import RentalTerm
 from app.models import TicketPriority
 from app.models import TicketStatus
 from app.models import ZoneKind
+from app.services import billing
 from app.services import handover
 from app.services import keys
 from app.services import lockers
@@ -79,6 +80,14 @@ def _field_value(html, name):
     return match.group(1) if match else None
 
 
+def _pay_in_full(rental, leave_owing=0):
+    """Cash for the rental's invoice, all of it but `leave_owing` poisha."""
+    invoice = billing.invoice_of(rental.id)
+    billing.record_payment(invoice.id, billing.balance(invoice) - leave_owing, PaymentMethod.CASH,
+                           by_user_id=None)
+    return invoice
+
+
 # --- issue and return --------------------------------------------------------------------
 
 def test_issue_with_deposit_then_return_with_full_refund(desk):
@@ -98,8 +107,10 @@ def test_issue_with_deposit_then_return_with_full_refund(desk):
         KeyEvent.kind == KeyEventKind.ISSUED)).scalar_one()
     assert (issued.client_id, issued.staff_id) == (client.id, browser.user.id)
 
+    _pay_in_full(rental)
     screen = _text(browser.get(f"/admin/key_desk/?locker_id={locker.id}"))
     assert _field_value(screen, "return-refund") == "500.00"  # the refund is prompted
+    assert 'id="return-dues"' not in screen
     response = browser.post(_url("return", locker), data={
         "return-key": str(key.id), "return-refund": "500.00", "return-locker_to": "CLEANING"})
     assert response.status_code == 302, _text(response)[:3000]
@@ -508,3 +519,94 @@ def test_void_keys_get_no_label(desk):
     assert 'class="key-qr"' not in page
     stranger = desk.login_as("Front Desk", branch=desk.make_branch())
     assert stranger.get(f"/admin/key_desk/labels/?locker_ids={locker.id}").status_code == 404
+
+
+# --- dues settled from the deposit on return --------------------------------------------
+
+def _issued(desk, deposit="500"):
+    locker, key, client, rental = _rented_locker(desk)
+    browser = desk.login_as("Front Desk", branch=locker.branch)
+    response = browser.post(_url("issue", locker), data={"issue-key": str(key.id),
+                                                         "issue-deposit": deposit})
+    assert response.status_code == 302, _text(response)[:3000]
+    return locker, key, client, rental, browser
+
+
+def test_return_pays_the_dues_from_the_deposit_and_refunds_the_rest(desk):
+    """৳420 owed, ৳500 held: the screen says so, offers ৳80; the return pays ৳420 and refunds ৳80."""
+    locker, key, client, rental, browser = _issued(desk)
+    invoice = _pay_in_full(rental, leave_owing=42000)
+    screen = _text(browser.get(f"/admin/key_desk/?locker_id={locker.id}"))
+    assert 'id="return-dues"' in screen and "420.00" in screen
+    assert _field_value(screen, "return-refund") == "80.00"
+    assert re.search(r'<input checked[^>]*name="return-settle_dues"', screen)
+
+    response = browser.post(_url("return", locker), data={
+        "return-key": str(key.id), "return-settle_dues": "y", "return-refund": "80",
+        "return-locker_to": "CLEANING"}, follow_redirects=True)
+    page = _text(response)
+    assert "Dues paid from the deposit: ৳420.00" in page and "The rental has ended" in page
+    assert billing.balance(_fresh(invoice)) == 0
+    from_deposit = db.session.execute(db.select(Payment).where(
+        Payment.method == PaymentMethod.DEPOSIT)).scalar_one()
+    assert (from_deposit.invoice_id, from_deposit.amount_poisha, from_deposit.received_by_id) == (
+        invoice.id, 42000, browser.user.id)
+    assert [(e.kind, e.amount_poisha) for e in _entries(client)] == [
+        (DepositEntryKind.TAKEN, 50000), (DepositEntryKind.APPLIED_TO_DUES, -42000),
+        (DepositEntryKind.REFUNDED, -8000)]
+    assert handover.deposit_balance(client.id) == 0
+    assert _fresh(rental).status is RentalStatus.RELEASED
+
+
+def test_a_refund_of_the_whole_deposit_is_refused_once_the_dues_take_their_part(desk):
+    """Settling ৳420 and refunding ৳500 is refused and nothing is saved: no payment, no return."""
+    locker, key, client, rental, browser = _issued(desk)
+    invoice = _pay_in_full(rental, leave_owing=42000)
+    response = browser.post(_url("return", locker), data={
+        "return-key": str(key.id), "return-settle_dues": "y", "return-refund": "500",
+        "return-locker_to": "CLEANING"})
+    assert response.status_code == 200
+    assert "Only ৳80.00 of deposit is held" in _text(response)
+    assert billing.balance(_fresh(invoice)) == 42000
+    assert _fresh(key).state is KeyState.WITH_CLIENT
+    assert [e.kind for e in _entries(client)] == [DepositEntryKind.TAKEN]
+
+
+def test_a_return_without_settling_says_what_is_still_owed(desk):
+    """Unticked, the whole deposit goes back and the desk is told ৳420 is still owed."""
+    locker, key, client, rental, browser = _issued(desk)
+    invoice = _pay_in_full(rental, leave_owing=42000)
+    response = browser.post(_url("return", locker), data={
+        "return-key": str(key.id), "return-refund": "500", "return-locker_to": "CLEANING"},
+        follow_redirects=True)
+    assert "The client still owes ৳420.00 on this locker." in _text(response)
+    assert billing.balance(_fresh(invoice)) == 42000
+    assert _fresh(rental).status is RentalStatus.RELEASED
+
+
+def test_dues_larger_than_the_deposit_take_all_of_it_and_the_rest_stays_owed(desk):
+    """৳500 held against more owed: all ৳500 pays the dues, nothing is refunded, the rest is owed."""
+    locker, key, client, rental, browser = _issued(desk)
+    invoice = billing.invoice_of(rental.id)
+    owed = billing.balance(invoice)
+    assert owed > 50000
+    screen = _text(browser.get(f"/admin/key_desk/?locker_id={locker.id}"))
+    assert _field_value(screen, "return-refund") == "0.00"
+    result = handover.return_key(key.id, refund_poisha=0, by_user_id=None, settle_dues=True)
+    assert (result.settled_poisha, result.still_owed_poisha) == (50000, owed - 50000)
+    assert billing.balance(_fresh(invoice)) == owed - 50000
+
+
+def test_the_payment_desk_cannot_pay_from_a_deposit(desk):
+    """DEPOSIT is written only by a key return: the service refuses it and the form does not offer it."""
+    locker, key, client, rental = _rented_locker(desk)
+    invoice = billing.invoice_of(rental.id)
+    with pytest.raises(billing.BillingError):
+        billing.record_payment(invoice.id, 100, PaymentMethod.DEPOSIT, by_user_id=None)
+    browser = desk.login_as("Front Desk", branch=locker.branch)
+    page = _text(browser.get(f"/admin/take_payment/?invoice_id={invoice.id}"))
+    assert 'value="CASH"' in page and 'value="DEPOSIT"' not in page
+    response = browser.post("/admin/take_payment/", data={
+        "invoice": invoice.number, "amount": "1", "method": "DEPOSIT"})
+    assert response.status_code == 200
+    assert billing.balance(_fresh(invoice)) == invoice.total_poisha

@@ -59,7 +59,7 @@ def test_times_are_stored_in_utc_and_shown_in_dhaka_time(app):
     """18:30 UTC on 1 January is 00:30 on 2 January in Dhaka."""
     with app.test_request_context(headers={"Accept-Language": "en"}):
         shown = local_datetime(datetime(2026, 1, 1, 18, 30))
-    assert "Jan 2, 2026" in shown and "12:30" in shown
+    assert shown == "02/01/2026 00:30"
 
 
 def test_a_branch_in_another_timezone_shows_its_own_time(desk):
@@ -71,7 +71,7 @@ def test_a_branch_in_another_timezone_shows_its_own_time(desk):
     with desk.app.test_request_context(headers={"Accept-Language": "en"}):
         login_user(user)
         shown = local_datetime(datetime(2026, 1, 1, 18, 30))
-    assert "12:15" in shown
+    assert shown.endswith(" 00:15")
 
 
 def test_a_browser_asking_for_another_language_gets_the_gyms_default(client, app):

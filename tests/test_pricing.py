@@ -162,7 +162,7 @@ def test_the_most_specific_rule_wins_and_the_rent_line_names_term_and_rule(desk)
     quote = pricing.quote(locker.id, client.id, RentalTerm.YEARLY, on=DAY)
     assert quote.subtotal_poisha == 1_500_000
     assert quote.lines[0].description == (
-        "Rent of locker W-007, Yearly (price matrix: Premium, Women, from 2026-01-01)")
+        "Rent of locker W-007, Yearly (price matrix: Premium, Women, from 01/01/2026)")
 
 
 # --- discounts --------------------------------------------------------------------------
@@ -249,8 +249,8 @@ def test_an_amount_coupon_never_takes_the_price_below_zero(desk):
 
 @pytest.mark.parametrize(("fields", "message"), [
     ({}, "There is no coupon NOPE."),
-    ({"valid_from": DAY + timedelta(days=1)}, "Coupon NOPE is valid only from 2026-03-11."),
-    ({"valid_to": DAY - timedelta(days=1)}, "Coupon NOPE expired on 2026-03-09."),
+    ({"valid_from": DAY + timedelta(days=1)}, "Coupon NOPE is valid only from 11/03/2026."),
+    ({"valid_to": DAY - timedelta(days=1)}, "Coupon NOPE expired on 09/03/2026."),
     ({"usage_limit": 2, "times_used": 2}, "Coupon NOPE has been used up."),
     ({"active": False}, "There is no coupon NOPE."),
 ])

@@ -135,14 +135,15 @@ def test_payments_are_found_by_reference_and_by_number(desk, gym):
 
 
 def test_groups_follow_the_users_permissions(desk, gym):
-    """An Accountant (no keys-view) gets no key tags; the Front Desk gets all four groups."""
+    """An Accountant (no keys-view) gets no key tags; the Front Desk gets all five groups."""
     accountant = desk.login_as("Accountant")
     data = _search(accountant, "K-DHN-W-014")
     assert _group(data, "keys") is None
-    assert {group["key"] for group in data["groups"]} == {"clients", "lockers", "payments"}
+    assert {group["key"] for group in data["groups"]} == {"clients", "lockers", "invoices",
+                                                          "payments"}
     front_desk = desk.login_as("Front Desk")
     assert {group["key"] for group in _search(front_desk, "K-DHN-W-014")["groups"]} == {
-        "clients", "lockers", "keys", "payments"}
+        "clients", "lockers", "keys", "invoices", "payments"}
 
 
 def test_a_user_limited_to_a_branch_finds_only_that_branch(desk, gym):

@@ -101,7 +101,7 @@ def test_paths_outside_the_upload_folder_are_not_served(desk, path):
 
 # --- Issue 9, item 12: huge and truncated images -------------------------------------
 
-TOO_LARGE_BN = "ছবিটি অনেক বড়: 79 মেগাপিক্সেল (সর্বোচ্চ 20)। কম রেজোলিউশনে আবার তুলুন।"
+TOO_LARGE_BN = "ছবিটি অনেক বড়: ৭৯ মেগাপিক্সেল (সর্বোচ্চ ২০)। কম রেজোলিউশনে আবার তুলুন।"
 DAMAGED_BN = "এই ছবিটি নষ্ট বা অসম্পূর্ণ; আবার তুলুন বা আপলোড করুন।"
 
 

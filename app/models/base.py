@@ -77,6 +77,30 @@ def enum_column(enum_cls, default=None, constraint_name=None, **kwargs):
     )
 
 
+def local_name(name, name_bn):
+    """The name of master data in the reader's language: `name_bn` for Bengali readers, if given.
+
+    Floors, zones, categories and tags are named by staff in English, and
+    optionally in Bengali too; anyone else, and a record without a Bengali
+    name, reads the English one.
+    """
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    if name_bn and locale is not None and locale.language == "bn":
+        return name_bn
+    return name
+
+
+class BilingualName:
+    """Master data with an English `name` and an optional Bengali `name_bn`."""
+
+    @property
+    def local_name(self):
+        """The name in the reader's language (see local_name())."""
+        return local_name(self.name, self.name_bn)
+
+
 class JSONText(TypeDecorator):
     """JSON kept in a TEXT column, so the three databases store it identically."""
 

@@ -3,6 +3,7 @@
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
+from app.models.base import BilingualName
 from app.models.base import LabelledEnum
 from app.models.base import TimestampMixin
 from app.models.base import enum_column
@@ -45,7 +46,7 @@ class Branch(TimestampMixin, db.Model):
         return self.name
 
 
-class Floor(TimestampMixin, db.Model):
+class Floor(BilingualName, TimestampMixin, db.Model):
     """A floor or room of a branch."""
 
     __table_args__ = (db.UniqueConstraint("branch_id", "name"),)
@@ -53,16 +54,17 @@ class Floor(TimestampMixin, db.Model):
     id = db.Column(db.Integer, primary_key=True)
     branch_id = db.Column(db.ForeignKey("branch.id"), nullable=False, index=True)
     name = db.Column(db.String(60), nullable=False)
+    name_bn = db.Column(db.String(60))
     level = db.Column(db.Integer, nullable=False, default=0)
 
     branch = db.relationship("Branch", back_populates="floors")
     zones = db.relationship("Zone", back_populates="floor", order_by="Zone.name")
 
     def __str__(self):
-        return f"{self.branch} · {self.name}" if self.branch else self.name
+        return f"{self.branch} · {self.local_name}" if self.branch else self.local_name
 
 
-class Zone(TimestampMixin, db.Model):
+class Zone(BilingualName, TimestampMixin, db.Model):
     """A section of a floor (Men, Women, Family, Staff, VIP)."""
 
     __table_args__ = (db.UniqueConstraint("floor_id", "name"),)
@@ -72,6 +74,7 @@ class Zone(TimestampMixin, db.Model):
     branch_id = db.Column(db.ForeignKey("branch.id"), nullable=False, index=True)
     floor_id = db.Column(db.ForeignKey("floor.id"), nullable=False, index=True)
     name = db.Column(db.String(60), nullable=False)
+    name_bn = db.Column(db.String(60))
     kind = enum_column(ZoneKind)
 
     branch = db.relationship("Branch")
@@ -84,4 +87,4 @@ class Zone(TimestampMixin, db.Model):
         return floor
 
     def __str__(self):
-        return f"{self.floor.name if self.floor else ''} · {self.name}"
+        return f"{self.floor.local_name if self.floor else ''} · {self.local_name}"

@@ -3,6 +3,7 @@
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
+from app.models.base import BilingualName
 from app.models.base import LabelledEnum
 from app.models.base import TimestampMixin
 from app.models.base import enum_column
@@ -51,14 +52,15 @@ client_tags = db.Table(
 )
 
 
-class Tag(TimestampMixin, db.Model):
+class Tag(BilingualName, TimestampMixin, db.Model):
     """A label on clients (VIP, Corporate, Long-term …), used in search and pricing."""
 
     id = db.Column(db.Integer, primary_key=True)
     name = db.Column(db.String(40), nullable=False, unique=True)
+    name_bn = db.Column(db.String(40))
 
     def __str__(self):
-        return self.name
+        return self.local_name
 
 
 class Client(TimestampMixin, db.Model):
@@ -129,7 +131,7 @@ class TermsVersion(TimestampMixin, db.Model):
     published_by = db.relationship("User")
 
     def __str__(self):
-        return f"v{self.version} · {self.title}"
+        return f"{self.title} ({self.version})"
 
 
 class TermsSignature(db.Model):

@@ -14,11 +14,13 @@ class DepositEntryKind(LabelledEnum):
     TAKEN = "taken"              # + money received when a key is issued
     REFUNDED = "refunded"        # - money handed back when the key returns
     FEE_DEDUCTED = "fee"         # - kept to pay a lost-key fee (becomes revenue)
+    APPLIED_TO_DUES = "dues"     # - kept to pay what the client owes (a payment by deposit)
 
     @classmethod
     def _labels(cls):
         return {cls.TAKEN: _l("Deposit taken"), cls.REFUNDED: _l("Deposit refunded"),
-                cls.FEE_DEDUCTED: _l("Lost-key fee from deposit")}
+                cls.FEE_DEDUCTED: _l("Lost-key fee from deposit"),
+                cls.APPLIED_TO_DUES: _l("Dues paid from deposit")}
 
 
 class DepositEntry(db.Model):

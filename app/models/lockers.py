@@ -3,6 +3,7 @@
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
+from app.models.base import BilingualName
 from app.models.base import LabelledEnum
 from app.models.base import TimestampMixin
 from app.models.base import enum_column
@@ -63,15 +64,17 @@ class KeyState(LabelledEnum):
         }
 
 
-class LockerCategory(TimestampMixin, db.Model):
+class LockerCategory(BilingualName, TimestampMixin, db.Model):
     """A custom category beyond size (Day-use, Premium, Standard …)."""
 
     id = db.Column(db.Integer, primary_key=True)
+    # The English name is also the category's key in the rental_prices_taka setting.
     name = db.Column(db.String(60), nullable=False, unique=True)
+    name_bn = db.Column(db.String(60))
     description = db.Column(db.String(255))
 
     def __str__(self):
-        return self.name
+        return self.local_name
 
 
 class Locker(TimestampMixin, db.Model):
@@ -140,6 +143,8 @@ class LockerStatusChange(db.Model):
     changed_by = db.relationship("User")
 
     def __str__(self):
+        if self.from_status is None:
+            return f"{self.locker}: {self.to_status}"
         return f"{self.locker}: {self.from_status} → {self.to_status}"
 
 

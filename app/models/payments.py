@@ -18,6 +18,8 @@ class PaymentMethod(LabelledEnum):
     SSLCOMMERZ = "sslcommerz"
     CARD = "card"
     BANK = "bank"
+    # Paid from the key deposit the gym held (on key return); no money changes hands.
+    DEPOSIT = "deposit"
 
     @classmethod
     def _labels(cls):
@@ -28,6 +30,7 @@ class PaymentMethod(LabelledEnum):
             cls.SSLCOMMERZ: _l("SSLCommerz"),
             cls.CARD: _l("Card"),
             cls.BANK: _l("Bank transfer"),
+            cls.DEPOSIT: _l("From the key deposit"),
         }
 
 

@@ -120,4 +120,6 @@ class RentalStatusChange(db.Model):
     changed_by = db.relationship("User")
 
     def __str__(self):
+        if self.from_status is None:
+            return f"#{self.rental_id}: {self.to_status}"
         return f"#{self.rental_id}: {self.from_status} → {self.to_status}"

@@ -1,11 +1,24 @@
-"""Staff accounts (Flask-Security fsqla models) with a language and a branch."""
+"""Staff accounts (Flask-Security fsqla models) with a language, a theme and a branch."""
 
+from flask_babel import lazy_gettext as _l
 from flask_security.models import fsqla_v3 as fsqla
 
 from app.extensions import db
+from app.models.base import LabelledEnum
 from app.models.base import utcnow
 
 fsqla.FsModels.set_db_info(db)
+
+
+class Theme(LabelledEnum):
+    """The look a staff member chose for the desk (SPEC U2)."""
+
+    LIGHT = "light"
+    DARK = "dark"
+
+    @classmethod
+    def _labels(cls):
+        return {cls.LIGHT: _l("Light mode"), cls.DARK: _l("Dark mode")}
 
 
 class Role(db.Model, fsqla.FsRoleMixin):
@@ -25,6 +38,13 @@ class User(db.Model, fsqla.FsUserMixin):
     # When the current password was set; with the password_max_age_days setting
     # on, an older one must be changed at the next sign-in (SPEC S1).
     password_changed_at = db.Column(db.DateTime)
+    # Stored as "light"/"dark" (the values, unlike enum_column's names): the switch posts
+    # them and the page names them. An Enum type all the same, so the activity log shows a
+    # change of theme by its translated label.
+    theme = db.Column(
+        db.Enum(Theme, native_enum=False, create_constraint=False, length=24,
+                validate_strings=True, values_callable=lambda members: [m.value for m in members]),
+        nullable=False, default=Theme.LIGHT)
 
     branch = db.relationship("Branch")
 

@@ -11,6 +11,7 @@ from app.models import Rental
 from app.models import RentalStatus
 from app.models import Zone
 from app.models import utcnow
+from app.models.base import local_name
 
 COUNTED = (RentalStatus.ACTIVE, RentalStatus.EXPIRED, RentalStatus.RELEASED, RentalStatus.ABANDONED)
 
@@ -26,14 +27,14 @@ def time_on_locker(branch_id=None, months=12):
     """
     since = utcnow() - timedelta(days=30 * months)
     stmt = _in_branch(
-        sa.select(Zone.name, Rental.starts_at, Rental.ends_at)
+        sa.select(Zone.name, Zone.name_bn, Rental.starts_at, Rental.ends_at)
         .join(Locker, Rental.locker_id == Locker.id).join(Zone, Locker.zone_id == Zone.id)
         .where(Rental.status.in_(COUNTED), Rental.starts_at >= since),
         Rental.branch_id, branch_id)
     now = utcnow()
     per_zone = defaultdict(list)
-    for zone, starts_at, ends_at in db.session.execute(stmt):
-        per_zone[zone].append(max(0, (min(ends_at, now) - starts_at).days))
+    for zone, zone_bn, starts_at, ends_at in db.session.execute(stmt):
+        per_zone[local_name(zone, zone_bn)].append(max(0, (min(ends_at, now) - starts_at).days))
     return [(zone, len(days), round(sum(days) / len(days), 1), max(days))
             for zone, days in sorted(per_zone.items())]
 
@@ -45,17 +46,19 @@ def turnover(branch_id=None, months=12, limit=20):
     """
     since = utcnow() - timedelta(days=30 * months)
     per_locker = _in_branch(
-        sa.select(Locker.number, Zone.name, sa.func.count(sa.distinct(Rental.client_id)))
+        sa.select(Locker.number, Zone.name, Zone.name_bn,
+                  sa.func.count(sa.distinct(Rental.client_id)))
         .join(Rental, Rental.locker_id == Locker.id).join(Zone, Locker.zone_id == Zone.id)
         .where(Rental.status.in_(COUNTED), Rental.starts_at >= since)
-        .group_by(Locker.id, Locker.number, Zone.name),
+        .group_by(Locker.id, Locker.number, Zone.name, Zone.name_bn),
         Locker.branch_id, branch_id)
-    rows = db.session.execute(per_locker).all()
+    rows = [(number, local_name(zone, zone_bn), clients)
+            for number, zone, zone_bn, clients in db.session.execute(per_locker)]
     locker_count = db.session.execute(_in_branch(
         sa.select(sa.func.count()).select_from(Locker), Locker.branch_id, branch_id)).scalar_one()
     average = round(sum(r[2] for r in rows) / locker_count, 2) if locker_count else 0
     busiest = sorted(rows, key=lambda r: (-r[2], r[0]))[:limit]
-    return average, [tuple(r) for r in busiest]
+    return average, busiest
 
 
 def never_rented(branch_id=None, months=6):

@@ -174,6 +174,17 @@ def record(action, *, model=None, object_id=None, summary=None, changes=None,
     ))
 
 
+def _summary(obj):
+    """How the record reads to a person, or None for a record that has no such text.
+
+    A record without its own __str__ would be logged as Python's repr
+    ("<InvoiceLine (pending 1396…)>"); the log shows its type and id instead.
+    """
+    if type(obj).__str__ is object.__str__:
+        return None
+    return str(obj)[:255] or None
+
+
 def _audited(obj):
     return (not _paused.get() and isinstance(obj, db.Model)
             and not isinstance(obj, UNAUDITED_MODELS))
@@ -195,7 +206,7 @@ class _FlushEntries:
             "at": utcnow(), "user_id": self.user_id, "user_email": self.email,
             "action": action, "model": obj.__class__.__name__,
             "object_id": str(identity[0]) if identity and identity[0] is not None else None,
-            "summary": str(obj)[:255], "changes": changes, "ip": self.ip,
+            "summary": _summary(obj), "changes": changes, "ip": self.ip,
             "user_agent": self.agent, "branch_id": _branch_of(obj),
         }
 

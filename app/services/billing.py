@@ -401,16 +401,12 @@ def open_shift_of(user_id):
                               .order_by(Shift.id.desc())).scalars().first()
 
 
-@desk_action
-def record_payment(invoice_id, amount_poisha, method, *, by_user_id, reference=None):
-    """Take a payment against an invoice (at most its balance); commits and returns it.
+# Methods the payment desk offers; DEPOSIT is only ever written by settle_from_deposit.
+DESK_METHODS = tuple(method for method in PaymentMethod if method is not PaymentMethod.DEPOSIT)
 
-    The invoice row is locked first, so two desks taking the last taka at once
-    are applied one after the other and the second is refused.
-    """
-    if isinstance(amount_poisha, bool) or not isinstance(amount_poisha, int):
-        raise TypeError("amount_poisha must be an int")
-    invoice = locking.lock_invoice(invoice_id)
+
+def _take(invoice, amount_poisha, method, by_user_id, reference=None):
+    """A payment of `amount_poisha` on the locked `invoice`; refused beyond its balance."""
     if invoice.cancelled_at is not None:
         raise BillingError(_l("Invoice %(number)s is cancelled; it cannot be paid.",
                               number=invoice.number))
@@ -420,8 +416,6 @@ def record_payment(invoice_id, amount_poisha, method, *, by_user_id, reference=N
     if amount_poisha > owed:
         raise BillingError(_l("That is more than the balance of %(balance)s. Nothing was "
                               "saved.", balance=money(owed)), field="amount")
-    if not isinstance(method, PaymentMethod):
-        method = PaymentMethod[method]
     shift = open_shift_of(by_user_id)
     payment = Payment(
         branch_id=invoice.branch_id, client_id=invoice.client_id, rental_id=invoice.rental_id,
@@ -433,6 +427,57 @@ def record_payment(invoice_id, amount_poisha, method, *, by_user_id, reference=N
     _event(events.PAYMENT_RECORDED, invoice, by_user_id, payment_id=payment.id,
            amount_poisha=amount_poisha, method=method.name)
     return payment
+
+
+@desk_action
+def record_payment(invoice_id, amount_poisha, method, *, by_user_id, reference=None):
+    """Take a payment against an invoice (at most its balance); commits and returns it.
+
+    The invoice row is locked first, so two desks taking the last taka at once
+    are applied one after the other and the second is refused.
+    """
+    if isinstance(amount_poisha, bool) or not isinstance(amount_poisha, int):
+        raise TypeError("amount_poisha must be an int")
+    if not isinstance(method, PaymentMethod):
+        method = PaymentMethod[method]
+    if method not in DESK_METHODS:
+        raise BillingError(_l("Dues are paid from the deposit only when the key is returned."),
+                           field="method")
+    return _take(locking.lock_invoice(invoice_id), amount_poisha, method, by_user_id, reference)
+
+
+def open_invoices_on_locker(locker_id, client_id):
+    """The client's invoices for rentals of the locker that still have a balance, oldest first."""
+    return list(db.session.execute(
+        sa.select(Invoice).join(Rental, Invoice.rental_id == Rental.id)
+        .where(Rental.locker_id == locker_id, Rental.client_id == client_id,
+               open_balance_sql() > 0)
+        .order_by(Invoice.issued_at, Invoice.id)).scalars())
+
+
+def owed_on_locker(locker_id, client_id):
+    """What the client still owes on their rentals of the locker, in poisha."""
+    return int(db.session.execute(sa.select(owed_on_locker_sql(locker_id, client_id))).scalar_one())
+
+
+def settle_from_deposit(locker_id, client_id, amount_poisha, *, by_user_id):
+    """Pay up to `amount_poisha` of the client's dues on the locker from their deposit.
+
+    Runs inside the caller's transaction (the key return, which has written the
+    deposit ledger line); the oldest invoice is paid first. Returns the payments.
+    """
+    payments = []
+    left = amount_poisha
+    for invoice in open_invoices_on_locker(locker_id, client_id):
+        if left <= 0:
+            break
+        invoice = locking.lock_invoice(invoice.id)
+        part = min(left, balance(invoice))
+        if part > 0:
+            payments.append(_take(invoice, part, PaymentMethod.DEPOSIT, by_user_id,
+                                  reference="deposit"))
+            left -= part
+    return payments
 
 
 def _reason(reason):

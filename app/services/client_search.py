@@ -14,6 +14,7 @@ from app.models import RentalStatus
 from app.models import Tag
 from app.services import billing
 from app.services import clock
+from app.services.digits import ascii_digits
 from app.services.phones import InvalidPhone
 from app.services.phones import normalise_bd_mobile
 
@@ -28,8 +29,11 @@ def _like(text):
 
 
 def search_condition(text):
-    """A WHERE clause for the client search box; every word must match something."""
-    text = (text or "").strip()
+    """A WHERE clause for the client search box; every word must match something.
+
+    Bengali digits find what ASCII digits find: "০১৭১১" is "01711".
+    """
+    text = ascii_digits(text or "").strip()
     if not text:
         return sa.true()
     try:

@@ -14,6 +14,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 from zoneinfo import ZoneInfoNotFoundError
 
+import sqlalchemy as sa
 from flask import current_app
 
 from app.extensions import db
@@ -102,3 +103,32 @@ def day_range_utc(first_day, last_day=None, timezone_name=None):
     last_day = last_day or first_day
     return (day_start_utc(first_day, timezone_name),
             day_start_utc(last_day + timedelta(days=1), timezone_name))
+
+
+def branch_days_condition(column, branch_column, first_day=None, last_day=None):
+    """SQL: `column` (naive UTC) falls on branch days `first_day`…`last_day` of its row's branch.
+
+    Each end is a date, a timedelta from the branch's today (timedelta(days=7):
+    a week from today there), or None for no bound. Branches in different
+    timezones each get their own UTC range, so a rental ending at 00:30 in
+    Dhaka is on that Dhaka day wherever the reader is.
+    """
+    by_timezone = {}
+    for branch_id, timezone_name in db.session.execute(sa.select(Branch.id, Branch.timezone)):
+        by_timezone.setdefault(timezone_name or "", []).append(branch_id)
+    ranges = []
+    for timezone_name, branch_ids in by_timezone.items():
+        bounds = []
+        branch_today = today(timezone_name or None)
+        first = branch_today + first_day if isinstance(first_day, timedelta) else first_day
+        last = branch_today + last_day if isinstance(last_day, timedelta) else last_day
+        if first is not None:
+            bounds.append(column >= day_start_utc(first, timezone_name or None))
+        if last is not None:
+            bounds.append(column < day_start_utc(last + timedelta(days=1), timezone_name or None))
+        # With one timezone (the usual case) every branch shares the range.
+        if len(by_timezone) > 1:
+            bounds.append(branch_column.in_(branch_ids))
+        ranges.append(sa.and_(sa.true(), *bounds))
+    return sa.or_(*ranges) if ranges else sa.true()
+

@@ -107,6 +107,15 @@ LAYOUT = [
     ("Second floor", "Family", ZoneKind.FAMILY, "F", 0.17),
     ("Second floor", "VIP", ZoneKind.VIP, "V", 0.10),
 ]
+# The Bengali names of the floors, zones and categories (a Dhaka ground floor is the নিচতলা,
+# its first floor the দোতলা); zone names are the glossary's.
+NAMES_BN = {"Ground floor": "নিচতলা", "First floor": "দোতলা", "Second floor": "তিনতলা",
+            "Men": "পুরুষ", "Women": "মহিলা", "Family": "পারিবারিক", "VIP": "ভিআইপি",
+            "Standard": "স্ট্যান্ডার্ড", "Day-use": "দৈনিক", "Premium": "প্রিমিয়াম"}
+# The company the invoices and receipts are issued by.
+COMPANY = {"company_name": "Dhanmondi Fitness Ltd.",
+           "company_address": "House 27, Road 7, Dhanmondi, Dhaka 1205",
+           "company_bin": "004512378-0101"}
 # Lockers stand in banks of one size and category, made together.
 BANK = 20
 
@@ -147,6 +156,8 @@ def _staff(branch):
     # The demo passwords are printed in the README: making them expire would only
     # get in the way of trying the desk.
     settings.put("password_max_age_days", 0)
+    for key, value in COMPANY.items():
+        settings.put(key, value)
     emails = []
     for email, name, role, limited in DEMO_STAFF:
         if security.datastore.find_user(email=email) is None:
@@ -168,14 +179,17 @@ def _branch():
     """The demo branch, its locker categories and its floors' zones: (branch, categories, zones)."""
     branch = Branch(name="Dhanmondi Fitness", code="DHN", address="House 27, Road 7, Dhanmondi, Dhaka",
                     phone="+8801711000000", timezone="Asia/Dhaka")
-    categories = {name: LockerCategory(name=name) for name in ("Standard", "Day-use", "Premium")}
+    categories = {name: LockerCategory(name=name, name_bn=NAMES_BN[name])
+                  for name in ("Standard", "Day-use", "Premium")}
     db.session.add_all([branch, *categories.values()])
     floors, zones = {}, []
     for floor_name, zone_name, kind, prefix, share in LAYOUT:
         floor = floors.get(floor_name)
         if floor is None:
-            floor = floors[floor_name] = Floor(branch=branch, name=floor_name, level=len(floors))
-        zones.append((Zone(floor=floor, name=zone_name, kind=kind), prefix, share))
+            floor = floors[floor_name] = Floor(branch=branch, name=floor_name,
+                                               name_bn=NAMES_BN[floor_name], level=len(floors))
+        zones.append((Zone(floor=floor, name=zone_name, name_bn=NAMES_BN[zone_name], kind=kind),
+                      prefix, share))
         db.session.add(zones[-1][0])
     db.session.commit()
     return branch, categories, zones

@@ -22,6 +22,7 @@ from app.models import Payment
 from app.services import billing
 from app.services import money
 from app.services import settings
+from app.services import uploads
 from app.services.pdf import LANGUAGES
 from app.services.pdf import bilingual
 from app.services.pdf import font_faces_css
@@ -177,14 +178,17 @@ class _Printer:
         return {"bn": amount_in_words_bn(poisha), "en": amount_in_words_en(poisha)}
 
 
-def _company():
-    return {"name": settings.get("company_name"), "address": settings.get("company_address"),
-            "bin": settings.get("company_bin")}
+def _company(branch):
+    """The issuer from the settings (app.services.settings.company), the logo as a file URI."""
+    company = settings.company(branch)
+    logo = uploads.resolve(company["logo_path"]) if company["logo_path"] else None
+    # WeasyPrint reads the stored file itself; it is not served over the web.
+    return {**company, "logo_uri": logo.as_uri() if logo is not None else None}
 
 
-def _render(template, **context):
+def _render(template, *, branch, **context):
     return render_template(template, font_faces=font_faces_css(), font_stack=font_stack(),
-                           company=_company(), languages=LANGUAGES, **context)
+                           company=_company(branch), languages=LANGUAGES, **context)
 
 
 def invoice_html(invoice_id):
@@ -192,8 +196,9 @@ def invoice_html(invoice_id):
     invoice = _invoice(invoice_id)
     printer = _Printer(invoice.branch.timezone if invoice.branch else None)
     paid = billing.received_up_to(invoice)
-    return _render("documents/invoice.html", invoice=invoice, client=invoice.client,
-                   lines=invoice.lines, instalments=invoice.instalments, paid_poisha=paid,
+    return _render("documents/invoice.html", branch=invoice.branch, invoice=invoice,
+                   client=invoice.client, lines=invoice.lines,
+                   instalments=invoice.instalments, paid_poisha=paid,
                    balance_poisha=invoice.total_poisha - paid, p=printer,
                    words=printer.words(invoice.total_poisha))
 
@@ -213,8 +218,9 @@ def receipt_html(payment_id, *, height_mm=_FIRST_PASS_HEIGHT_MM):
     balance = None
     if invoice is not None:
         balance = invoice.total_poisha - billing.received_up_to(invoice, payment)
-    return _render("documents/receipt.html", width_mm=RECEIPT_WIDTH_MM, height_mm=height_mm,
-                   margin_mm=RECEIPT_MARGIN_MM, payment=payment, invoice=invoice,
+    return _render("documents/receipt.html", branch=payment.branch, width_mm=RECEIPT_WIDTH_MM,
+                   height_mm=height_mm, margin_mm=RECEIPT_MARGIN_MM, payment=payment,
+                   invoice=invoice,
                    client=payment.client, method=bilingual(payment.method.label),
                    status=bilingual(payment.status.label), balance_poisha=balance, p=printer,
                    received=payment.status in billing.RECEIVED,

@@ -28,8 +28,14 @@ The rule, and why:
   East Asian input method types them) are neutralised too: Excel's Japanese
   and Chinese editions convert them to their ASCII form when a cell is
   entered, and checking the NFKC form of the first character costs nothing.
+
+Every CSV file starts with a UTF-8 byte-order mark (`with_bom`): without it,
+Excel on Windows reads a CSV in the PC's ANSI code page and shows Bengali as
+mojibake. Other readers (LibreOffice, Python's "utf-8-sig", our own import)
+skip the mark.
 """
 
+import codecs
 import unicodedata
 from datetime import date
 from datetime import time
@@ -90,13 +96,21 @@ def taka_cell(poisha):
     return (Decimal(int(poisha)) / 100).quantize(Decimal("0.01"))
 
 
+def with_bom(body):
+    """CSV `body` (text or UTF-8 bytes) as UTF-8 bytes starting with the byte-order mark, once."""
+    data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    return data if data.startswith(codecs.BOM_UTF8) else codecs.BOM_UTF8 + data
+
+
 def spreadsheet(headers, rows, kind):
     """A CSV or XLSX file of `rows` under `headers`, every cell through safe_cell.
 
-    Returns (body, mimetype). For screens that build their own export; the
-    admin's list exports go through SecuredModelView instead.
+    Returns (body, mimetype); a CSV body is UTF-8 bytes with a byte-order mark.
+    For screens that build their own export; the admin's list exports go
+    through SecuredModelView instead.
     """
     data = Dataset(headers=[safe_cell(h) for h in headers])
     for row in rows:
         data.append([safe_cell(cell) for cell in row])
-    return data.export(kind), MIMETYPES[kind]
+    body = data.export(kind)
+    return (with_bom(body) if kind == "csv" else body), MIMETYPES[kind]

@@ -48,7 +48,9 @@ from app.models import Rental
 from app.models import RentalStatus
 from app.models import Zone
 from app.models import utcnow
+from app.models.base import local_name
 from app.services import billing
+from app.services import clock
 from app.services import events
 from app.services import settings
 from app.services.access import can
@@ -263,15 +265,16 @@ def choose_filters(args, *, limited_branch_id):
 def filter_options(branch_id):
     """Floors of a branch with their zones, in building order: [(id, name, [(id, name)])]."""
     rows = db.session.execute(
-        sa.select(Floor.id, Floor.name, Zone.id.label("zone_id"), Zone.name.label("zone_name"))
+        sa.select(Floor.id, Floor.name, Floor.name_bn, Zone.id.label("zone_id"),
+                  Zone.name.label("zone_name"), Zone.name_bn.label("zone_name_bn"))
         .join(Zone, Zone.floor_id == Floor.id)
         .where(Floor.branch_id == branch_id)
         .order_by(Floor.level, Floor.name, Floor.id, Zone.name, Zone.id)).all()
     floors = []
     for row in rows:
         if not floors or floors[-1][0] != row.id:
-            floors.append((row.id, row.name, []))
-        floors[-1][2].append((row.zone_id, row.zone_name))
+            floors.append((row.id, local_name(row.name, row.name_bn), []))
+        floors[-1][2].append((row.zone_id, local_name(row.zone_name, row.zone_name_bn)))
     return floors
 
 
@@ -296,20 +299,38 @@ def abilities_of(user):
                      if can(user, module, action))
 
 
+# Zero-width joiner and non-joiner: they shape a conjunct (র‍্য) and belong to it.
+_JOINERS = ("\u200c", "\u200d")
+
+
+def first_letter(word):
+    """The first written letter of `word`, whole: "শ্রীমতী" -> "শ্রী", "ক্ষমা" -> "ক্ষ", "Émile" -> "É".
+
+    A letter is a base character with its combining marks (vowel signs,
+    chandrabindu, accents) and, in Bengali and the other Indic scripts, every
+    consonant joined to it by a virama (্): the conjunct a reader sees as one
+    letter. Python has no grapheme clusters, and Unicode before 15.1 ends a
+    cluster at the virama anyway, so the rule is written out here.
+    """
+    letter = word[:1]
+    for char in word[1:]:
+        after_virama = unicodedata.combining(letter[-1]) == 9 or (
+            letter[-1] in _JOINERS and unicodedata.combining(letter[-2]) == 9)
+        if (unicodedata.category(char).startswith("M") or char in _JOINERS
+                or (after_virama and unicodedata.category(char) == "Lo")):
+            letter += char
+        else:
+            break
+    return letter
+
+
 def initials(full_name):
-    """"Karim Uddin" -> "KU": first and last word, each with its combining marks (Bengali)."""
+    """"Karim Uddin" -> "KU", "শ্রী ঋত্বিক" -> "শ্রীঋ": first and last word, each letter whole."""
     words = (full_name or "").split()
     if not words:
         return ""
-    letters = []
-    for word in (words[0], words[-1]) if len(words) > 1 else (words[0],):
-        letter = word[0]
-        for char in word[1:]:
-            if not unicodedata.category(char).startswith("M"):
-                break
-            letter += char
-        letters.append(letter.upper())
-    return "".join(letters)
+    chosen = (words[0], words[-1]) if len(words) > 1 else (words[0],)
+    return "".join(first_letter(word).upper() for word in chosen)
 
 
 def actions_for(status, rental_status, *, needs_rekey, key_out, abilities):
@@ -358,7 +379,10 @@ def _owed_poisha():
 
 
 def _soon_until(now):
-    return now + timedelta(days=int(settings.get("expiring_soon_days")))
+    """The end of the gym's day N days from today: "expiring soon" counts days as the home card
+    and the rentals list do (branch days, not 24-hour periods from now)."""
+    last_day = clock.to_local(now).date() + timedelta(days=int(settings.get("expiring_soon_days")))
+    return clock.day_start_utc(last_day + timedelta(days=1))
 
 
 def tiles(filters, *, abilities, locker_ids=None):
@@ -382,8 +406,9 @@ def tiles(filters, *, abilities, locker_ids=None):
     # made, so two thousand rows never pile up for Python's garbage collector.
     rows = db.session.connection().execute(
         sa.select(Locker.id, Locker.number, Locker.status, Locker.needs_rekey, Locker.zone_id,
-                  Zone.name.label("zone_name"), Floor.id.label("floor_id"),
-                  Floor.name.label("floor_name"), Rental.id.label("rental_id"),
+                  Zone.name.label("zone_name"), Zone.name_bn.label("zone_name_bn"),
+                  Floor.id.label("floor_id"), Floor.name.label("floor_name"),
+                  Floor.name_bn.label("floor_name_bn"), Rental.id.label("rental_id"),
                   Rental.status.label("rental_status"), Rental.ends_at, Rental.reserved_until,
                   _owed_poisha().label("owed_poisha"), Client.full_name,
                   key_out.label("key_out"))
@@ -397,8 +422,8 @@ def tiles(filters, *, abilities, locker_ids=None):
     groups, result = [], []
     for row in rows:
         if not groups or groups[-1]["z"] != row.zone_id:
-            groups.append({"f": row.floor_id, "fn": row.floor_name, "z": row.zone_id,
-                           "zn": row.zone_name})
+            groups.append({"f": row.floor_id, "fn": local_name(row.floor_name, row.floor_name_bn),
+                           "z": row.zone_id, "zn": local_name(row.zone_name, row.zone_name_bn)})
         tile = {"id": row.id, "n": row.number, "s": row.status.name, "z": row.zone_id}
         if row.rental_id is not None:
             tile["r"] = row.rental_id

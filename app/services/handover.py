@@ -53,6 +53,7 @@ from app.models import RentalStatus
 from app.models import TicketPriority
 from app.models import TicketStatus
 from app.models import User
+from app.services import billing
 from app.services import events
 from app.services import keys as keys_service
 from app.services import locking
@@ -85,6 +86,9 @@ class KeyReturned:
     key: Key
     refunded_poisha: int
     released: Rental | None = None
+    # Dues paid from the deposit, and what the client still owes on the locker after it.
+    settled_poisha: int = 0
+    still_owed_poisha: int = 0
 
 
 @dataclass
@@ -271,13 +275,16 @@ def issue_key(locker_id, key_id, *, deposit_poisha, by_user_id):
 
 
 @desk_action
-def return_key(key_id, *, refund_poisha, by_user_id, locker_to=LockerStatus.CLEANING):
-    """Take a key back, refund (part of) the deposit held, and end the client's rental.
+def return_key(key_id, *, refund_poisha, by_user_id, locker_to=LockerStatus.CLEANING,
+               settle_dues=False):
+    """Take a key back, settle dues from the deposit if asked, refund the rest, end the rental.
 
-    The refund is at most what the client holds on this locker. If the client
-    still holds the locker, the rental is released (the locker to Cleaning or
-    Available) in the same transaction; if the rental already ended, the key
-    is just taken back.
+    With `settle_dues`, what the client owes on this locker's rentals is paid
+    from the deposit held on it first (oldest invoice first, one payment "from
+    the key deposit" each); the refund is at most what is held after that. If
+    the client still holds the locker, the rental is released (the locker to
+    Cleaning or Available) in the same transaction; if the rental already
+    ended, the key is just taken back. The result says what is still owed.
     """
     rental, locker = _lock_locker(_locker_of_key(key_id), by_user_id)
     keys = _lock_keys(locker.id)
@@ -291,28 +298,37 @@ def return_key(key_id, *, refund_poisha, by_user_id, locker_to=LockerStatus.CLEA
     client_id = issued_to(key.id)
     if rental is not None and rental.client_id != client_id:
         rental = None  # someone else's rental: not ours to end
-    held = 0
+    held = owed = settled = 0
     if client_id is not None:
         _lock_client(client_id)
         held = _held_on(_locked_entries(client_id), keys)
+        owed = billing.owed_on_locker(locker.id, client_id)
+    if settle_dues and owed and held:
+        settled = min(held, owed)
+        _entry(locker, client_id, rental or _last_rental(client_id, locker.id), key,
+               DepositEntryKind.APPLIED_TO_DUES, -settled, by_user_id)
+        billing.settle_from_deposit(locker.id, client_id, settled, by_user_id=by_user_id)
+        held -= settled
+        owed -= settled
     if refund > held:
         raise HandoverError(_l("Only %(held)s of deposit is held for this client on this "
                                "locker; refund at most that.", held=money(held)), "refund")
     key.state = KeyState.IN_OFFICE
     _event(key, KeyEventKind.RETURNED, by_user_id, client_id)
-    _announce(events.KEY_RETURNED, locker, rental, client_id, key, by_user_id, refund_poisha=refund)
+    _announce(events.KEY_RETURNED, locker, rental, client_id, key, by_user_id, refund_poisha=refund,
+              settled_poisha=settled)
     if refund:
         _entry(locker, client_id, rental or _last_rental(client_id, locker.id), key,
                DepositEntryKind.REFUNDED, -refund, by_user_id)
     if rental is None:
-        return KeyReturned(key, refund)
+        return KeyReturned(key, refund, settled_poisha=settled, still_owed_poisha=owed)
     try:
         # Part of this transaction: a refused release undoes the return as well.
         released = rentals.release(rental.id, by_user_id=by_user_id, locker_to=locker_to,
                                    reason="key returned")
     except rentals.RentalError as exc:
         raise _refusal(exc) from exc
-    return KeyReturned(key, refund, released)
+    return KeyReturned(key, refund, released, settled_poisha=settled, still_owed_poisha=owed)
 
 
 @desk_action

@@ -13,26 +13,16 @@ from decimal import Decimal
 from flask import has_app_context
 from flask_babel import lazy_gettext as _l
 
+from app.services.digits import ascii_digits
+from app.services.digits import bengali_digits
 from app.services.errors import Refusal
 
-_TO_ASCII = str.maketrans("০১২৩৪৫৬৭৮৯", "0123456789")
-_TO_BENGALI = str.maketrans("0123456789", "০১২৩৪৫৬৭৮৯")
 _TAKA = re.compile(r"^(\d+)(?:\.(\d+))?$")
 MAX_POISHA = 99_999_999_99  # ৳99,999,999.99: more is a typing mistake at a gym desk
 
 
 class InvalidAmount(Refusal):
     """The text is not an amount of taka the desk accepts; `message` says why."""
-
-
-def ascii_digits(text):
-    """`text` with Bengali digits ০–৯ written as 0–9 (what staff type, as code reads it)."""
-    return str(text).translate(_TO_ASCII)
-
-
-def bengali_digits(text):
-    """`text` with every ASCII digit 0–9 written as a Bengali digit ০–৯."""
-    return str(text).translate(_TO_BENGALI)
 
 
 def group_lakh(whole):
@@ -89,7 +79,7 @@ def parse_taka(text, *, required=False, maximum=MAX_POISHA):
     decimals and anything that is not a plain number ("1e3", "NaN") are refused.
     """
     raw = ascii_digits(text if text is not None else "").strip()
-    raw = raw.replace("৳", "").replace(",", "").replace(" ", "")
+    raw = "".join(raw.replace("৳", "").replace(",", "").split())
     if not raw:
         if required:
             raise InvalidAmount(_l("Enter an amount in taka (0 for none)."))

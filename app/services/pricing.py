@@ -28,6 +28,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
+from app.i18n import local_date
 from app.i18n import money
 from app.models import Client
 from app.models import Coupon
@@ -172,7 +173,7 @@ def _rent_line(locker, term, days, on):
         source = _("price matrix: %(category)s, %(zone)s, from %(start)s",
                    category=rule.category.name if rule.category else _("any category"),
                    zone=rule.zone_kind.label if rule.zone_kind else _("any zone"),
-                   start=rule.effective_from.isoformat())
+                   start=local_date(rule.effective_from))
     description = _("Rent of locker %(number)s, %(term)s (%(source)s)",
                     number=locker.number, term=term_text, source=source)
     return amount, day_count, description
@@ -229,10 +230,10 @@ def check_coupon(coupon, client_id, on, *, code=None, lock=False):
                               code=(code or getattr(coupon, "code", "")).strip().upper()))
     if coupon.valid_from is not None and on < coupon.valid_from:
         raise PricingError(_l("Coupon %(code)s is valid only from %(date)s.",
-                              code=coupon.code, date=coupon.valid_from.isoformat()))
+                              code=coupon.code, date=local_date(coupon.valid_from)))
     if coupon.valid_to is not None and on > coupon.valid_to:
         raise PricingError(_l("Coupon %(code)s expired on %(date)s.",
-                              code=coupon.code, date=coupon.valid_to.isoformat()))
+                              code=coupon.code, date=local_date(coupon.valid_to)))
     if coupon.usage_limit is not None and coupon.times_used >= coupon.usage_limit:
         raise PricingError(_l("Coupon %(code)s has been used up.", code=coupon.code))
     if (coupon.per_client_limit is not None

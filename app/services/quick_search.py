@@ -1,4 +1,4 @@
-"""The Ctrl+K quick search (SPEC D5): clients, lockers, key tags and payments from one box.
+"""The Ctrl+K quick search (SPEC D5): clients, lockers, key tags, invoices and payments from one box.
 
 Each group is searched only when the caller may see it (`modules`), within the
 user's branch when limited (`branch_id`), and returns at most `limit` rows of
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import Branch
 from app.models import Client
+from app.models import Invoice
 from app.models import Key
 from app.models import Locker
 from app.models import LockerStatus
@@ -22,6 +23,7 @@ from app.models import Payment
 from app.models import Rental
 from app.models import Zone
 from app.services.client_search import search_condition
+from app.services.digits import ascii_digits
 
 GROUP_LIMIT = 8
 MIN_LENGTH = 2
@@ -39,6 +41,8 @@ class Results:
     # {"id", "branch_id", "zone_id"} of the locker an exact tag or number names.
     jump_locker: dict | None = None
     jump_key_id: int | None = None
+    # An exact invoice number opens that invoice.
+    jump_invoice_id: int | None = None
 
 
 def _escape_like(text):
@@ -76,7 +80,8 @@ def _client_rows(condition, branch_id, limit):
 
 def _locker_rows():
     return (db.select(Locker.id, Locker.number, Locker.status, Locker.branch_id, Locker.zone_id,
-                      Zone.name.label("zone"), Branch.name.label("branch"))
+                      Zone.name.label("zone"), Zone.name_bn.label("zone_bn"),
+                      Branch.name.label("branch"))
             .join(Zone, Locker.zone_id == Zone.id).join(Branch, Locker.branch_id == Branch.id))
 
 
@@ -118,13 +123,20 @@ def payments(text, *, branch_id=None, limit=GROUP_LIMIT):
                                                                    branch_id))]
 
 
+def invoices(text, *, branch_id=None, limit=GROUP_LIMIT):
+    """Invoices by exact number, as printed (numbers are issued in capitals; the unique index answers)."""
+    query = (db.select(Invoice).where(Invoice.number.in_(sorted({text, text.upper()})))
+             .order_by(Invoice.id).limit(limit))
+    return list(db.session.execute(_in_branch(query, Invoice.branch_id, branch_id)).scalars())
+
+
 def _locker_ref(row, id_key="id"):
     return {"id": row[id_key], "branch_id": row["branch_id"], "zone_id": row["zone_id"]}
 
 
 def clean(text):
-    """The query as searched: trimmed, at most MAX_LENGTH characters."""
-    return " ".join((text or "").split())[:MAX_LENGTH]
+    """The query as searched: trimmed, Bengali digits as ASCII, at most MAX_LENGTH characters."""
+    return " ".join(ascii_digits(text or "").split())[:MAX_LENGTH]
 
 
 def search(text, *, modules, branch_id=None, limit=GROUP_LIMIT):
@@ -148,6 +160,10 @@ def search(text, *, modules, branch_id=None, limit=GROUP_LIMIT):
     if "clients" in modules:
         results.groups["clients"] = _clients_for(text, results, branch_id, limit)
     if "payments" in modules:
+        found = invoices(text, branch_id=branch_id, limit=limit)
+        results.groups["invoices"] = found
+        if results.jump_locker is None and len(found) == 1:
+            results.jump_invoice_id = found[0].id
         results.groups["payments"] = payments(text, branch_id=branch_id, limit=limit)
     return results
 

@@ -174,7 +174,8 @@ def reserve(locker_id, client_id, *, by_user_id, hours=None, override_reason=Non
 
 @desk_action
 def assign(locker_id, client_id, term, *, by_user_id, days=None, override_reason=None,
-           coupon_code=None, instalments=None, expected_total_poisha=None, reason=None):
+           coupon_code=None, instalments=None, expected_total_poisha=None, reason=None,
+           pay_now=None):
     """Give a locker to a client for a term and invoice it (SPEC R2, P1).
 
     A reservation of theirs on the locker becomes the rental. The term is
@@ -182,6 +183,8 @@ def assign(locker_id, client_id, term, *, by_user_id, days=None, override_reason
     (in `instalments` if asked) is issued in the same transaction, so a refused
     coupon leaves nothing assigned. With `expected_total_poisha` (what the
     screen showed), a price that changed meanwhile is refused rather than charged.
+    With `pay_now` (a payment method), the whole invoice is paid in the same
+    transaction: the desk's "assign and take cash".
     """
     client = db.session.get(Client, client_id)
     _check_client(client)
@@ -207,7 +210,7 @@ def assign(locker_id, client_id, term, *, by_user_id, days=None, override_reason
     rental.reserved_until = None
     db.session.add(rental)
     _record(rental, RentalStatus.ACTIVE, by_user_id, note or reason)
-    _invoice(rental, quote, by_user_id, instalments)
+    _invoice(rental, quote, by_user_id, instalments, pay_now)
     return rental
 
 
@@ -226,10 +229,11 @@ def renewal_quote(rental_id, *, coupon_code=None):
 
 @desk_action
 def renew(rental_id, *, by_user_id, reason=None, coupon_code=None, instalments=None,
-          expected_total_poisha=None):
+          expected_total_poisha=None, pay_now=None):
     """One more term, same length, starting when the current one ends, invoiced (SPEC R3).
 
-    Priced and invoiced exactly as assign() does, in the same transaction.
+    Priced and invoiced (and with `pay_now`, paid) exactly as assign() does, in
+    the same transaction.
     """
     locked = locking.lock_rental(rental_id)
     current, locker = locked.rental, locked.locker
@@ -254,13 +258,17 @@ def renew(rental_id, *, by_user_id, reason=None, coupon_code=None, instalments=N
     db.session.add(renewal)
     _record(renewal, RentalStatus.ACTIVE, by_user_id, reason or "renewal",
             event=events.RENTAL_RENEWED)
-    _invoice(renewal, quote, by_user_id, instalments)
+    _invoice(renewal, quote, by_user_id, instalments, pay_now)
     return renewal
 
 
-def _invoice(rental, quote, by_user_id, instalments):
+def _invoice(rental, quote, by_user_id, instalments, pay_now=None):
     try:
-        billing.add_invoice(rental, quote, by_user_id=by_user_id, instalments=instalments)
+        invoice = billing.add_invoice(rental, quote, by_user_id=by_user_id,
+                                      instalments=instalments)
+        if pay_now is not None and invoice.total_poisha > 0:
+            billing.record_payment(invoice.id, invoice.total_poisha, pay_now,
+                                   by_user_id=by_user_id)
     except billing.BillingError as exc:
         raise RentalError(exc.message, exc.field) from exc
 

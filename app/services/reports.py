@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlalchemy import func
 
 from app.extensions import db
@@ -12,6 +13,7 @@ from app.models import PaymentStatus
 from app.models import Rental
 from app.models import RentalStatus
 from app.models import utcnow
+from app.services import clock
 
 
 def _in_branch(stmt, column, branch_id):
@@ -35,12 +37,16 @@ def occupancy_percent(counts):
     return round(100 * taken / usable) if usable else 0
 
 
+def expiring_soon_condition(days=7):
+    """Active rentals ending today or in the next `days` days, in branch days (SPEC R4)."""
+    return sa.and_(Rental.status == RentalStatus.ACTIVE, clock.branch_days_condition(
+        Rental.ends_at, Rental.branch_id, timedelta(0), timedelta(days=days)))
+
+
 def expiring_soon_count(branch_id=None, days=7):
-    """Active rentals ending within `days`."""
-    now = utcnow()
+    """Active rentals ending today or in the next `days` days at their branch."""
     stmt = _in_branch(
-        db.select(func.count()).select_from(Rental).where(
-            Rental.status == RentalStatus.ACTIVE, Rental.ends_at <= now + timedelta(days=days)),
+        db.select(func.count()).select_from(Rental).where(expiring_soon_condition(days)),
         Rental.branch_id, branch_id)
     return db.session.execute(stmt).scalar_one()
 

@@ -23,6 +23,8 @@ class SettingSpec:
     default: object
     minimum: int | None = None
     check: object = None  # for dict settings: a function raising InvalidSetting
+    # For an uploaded image: the upload folder (app.services.uploads) its file is stored in.
+    upload_folder: str | None = None
 
 
 TERMS = ("DAILY", "WEEKLY", "MONTHLY", "QUARTERLY", "HALF_YEARLY", "YEARLY")
@@ -47,9 +49,12 @@ DEFAULT_PRICES = {"*": {"DAILY": 50, "WEEKLY": 250, "MONTHLY": 800, "QUARTERLY":
                               "HALF_YEARLY": 6300, "YEARLY": 12000}}
 
 SETTINGS = {
-    "company_name": SettingSpec(_l("Company name"), str, "Locker desk gym"),
+    # Empty until the gym names itself: documents then print the branch's name and address.
+    "company_name": SettingSpec(_l("Company name"), str, ""),
     "company_address": SettingSpec(_l("Company address"), str, ""),
     "company_bin": SettingSpec(_l("VAT/BIN number"), str, ""),
+    "company_logo": SettingSpec(_l("Company logo (on invoices and receipts)"), str, "",
+                                upload_folder="company"),
     "currency": SettingSpec(_l("Currency"), str, "BDT"),
     "timezone": SettingSpec(_l("Timezone"), str, "Asia/Dhaka"),
     "default_language": SettingSpec(_l("Default language"), str, "bn"),
@@ -94,6 +99,12 @@ def coerce(key, raw):
         if spec.minimum is not None and value < spec.minimum:
             raise InvalidSetting(_l("The value must be at least %(minimum)d.", minimum=spec.minimum))
         return value
+    if spec.upload_folder is not None:
+        # The path of a file stored by app.services.uploads, never a path typed in.
+        value = str(raw if raw is not None else "").strip()
+        if value and not (value.startswith(f"{spec.upload_folder}/") and ".." not in value):
+            raise InvalidSetting(_l("Upload an image instead."))
+        return value
     if spec.kind is dict:
         try:
             value = raw if isinstance(raw, dict) else json.loads(raw)
@@ -108,6 +119,19 @@ def get(key):
     """The current value of setting `key`."""
     row = db.session.get(Setting, key)
     return SETTINGS[key].default if row is None else row.value
+
+
+def company(branch=None):
+    """Who issues invoices and receipts: {"name", "address", "bin", "logo_path"}.
+
+    The settings say; while the company name or address is not set, that of
+    `branch` (the document's branch) stands in, so no document ever prints a
+    placeholder. `logo_path` is the stored logo's path relative to UPLOAD_DIR, or "".
+    """
+    name = get("company_name") or (branch.name if branch is not None else "")
+    address = get("company_address") or (branch.address or "" if branch is not None else "")
+    return {"name": name, "address": address, "bin": get("company_bin"),
+            "logo_path": get("company_logo")}
 
 
 def put(key, raw):

@@ -27,6 +27,8 @@ FOLDER_PERMISSIONS = {
     "signatures": "clients-view",
     "maintenance": "maintenance-view",
     "lost_found": "lost_found-view",
+    # The company logo printed on invoices and receipts (the settings screen shows it).
+    "company": "settings-view",
 }
 # A client's photo, an ID scan or a lost item's photo: the desk tablet's or a phone's
 # camera takes 12 megapixels (4000 x 3000), a 300-dpi A4 scan is 8.7. Twenty leaves

@@ -101,10 +101,11 @@ def join(client_id, zone_id, size=None, *, by_user_id, note=None):
         WaitlistEntry.status.in_(IN_LINE)).limit(1)).first()
     if already is not None:
         raise WaitlistError(_l("%(client)s is already on the waitlist for %(zone)s.",
-                               client=client.full_name, zone=zone.name), "zone")
-    entry = WaitlistEntry(branch_id=zone.branch_id, client_id=client.id, zone_id=zone.id,
-                          size=size, status=W.WAITING, created_at=utcnow(),
-                          created_by_id=by_user_id, note=(note or "").strip()[:255] or None)
+                               client=client.full_name, zone=zone.local_name), "zone")
+    # The objects, not only their ids: the activity log names the entry by them.
+    entry = WaitlistEntry(branch_id=zone.branch_id, client=client, zone=zone, size=size,
+                          status=W.WAITING, created_at=utcnow(), created_by_id=by_user_id,
+                          note=(note or "").strip()[:255] or None)
     db.session.add(entry)
     return entry
 
@@ -258,7 +259,7 @@ def offer_now(entry_id, *, by_user_id):
     if entry.status is not W.WAITING:
         raise WaitlistError(_l("%(client)s is not waiting any more (%(status)s).",
                                client=entry.client.full_name, status=entry.status.label))
-    raise WaitlistError(_l("No locker that fits is free in %(zone)s.", zone=entry.zone.name))
+    raise WaitlistError(_l("No locker that fits is free in %(zone)s.", zone=entry.zone.local_name))
 
 
 def accept_offers():

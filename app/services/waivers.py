@@ -86,7 +86,7 @@ def waiver_html(signature_id):
         signed=signed_time(signature),
         signature_image=_signature_data_url(signature),
         headings={key: bilingual(message) for key, message in HEADINGS.items()},
-        company=settings.get("company_name"),
+        company=settings.company(signature.client.branch)["name"],
         font_family=FONT_FAMILY,
         latin_family=LATIN_FAMILY,
     )

@@ -10,6 +10,7 @@ from app.models import Key
 from app.models import KeyState
 from app.models import Locker
 from app.models import LockerStatus
+from app.models import Rental
 from app.models import ZoneKind
 from tests.browser.conftest import log_in
 
@@ -19,6 +20,12 @@ pytestmark = pytest.mark.browser
 def _refresh(model, id_):
     db.session.expire_all()
     return db.session.get(model, id_)
+
+
+def _rental_of(locker):
+    db.session.expire_all()
+    return db.session.execute(db.select(Rental).where(Rental.holding_locker_id == locker.id)
+                              ).scalar_one()
 
 
 def _submit_action(page, action, fields=None):
@@ -51,20 +58,23 @@ def test_reserve_assign_key_renew_return_and_clean(live_desk, page):
     page.select_option("select[name=term]", "MONTHLY")
     page.click("button[name=check]")
     assert "৳800.00" in page.inner_text("#quote")
-    page.click("button[name=confirm]")
-    page.wait_for_url(re.compile(r".*/key_desk/.*"))
+    page.click("#assign-and-pay")  # assign and take the cash in one step
+    page.wait_for_url(re.compile(r".*/rental_desk/rental/\?rental_id=\d+$"))
     assert _refresh(Locker, locker.id).status is LockerStatus.ASSIGNED
-    assert page.is_visible("#client-card") and "Rakib Hasan" in page.inner_text("#client-name")
-
-    _submit_action(page, "issue", {"deposit": "500"})
+    assert page.is_visible("#print-receipt") and page.is_visible("#print-invoice")
+    assert "K-M-101" in page.inner_text("#issue-key")  # the key and the settings' deposit
+    with page.expect_navigation():
+        page.click("#issue-key")
     key = db.session.execute(db.select(Key).where(Key.tag == "K-M-101")).scalar_one()
     assert _refresh(Key, key.id).state is KeyState.WITH_CLIENT
+    page.goto(f"{base_url}/admin/key_desk/?locker_id={locker.id}")
+    assert page.is_visible("#client-card") and "Rakib Hasan" in page.inner_text("#client-name")
     assert "৳500.00" in page.inner_text("#client-held")
 
     page.goto(f"{base_url}/admin/client_profile/?id={client.id}")
-    page.click("text=Renew")
-    page.click("form button[type=submit]:has-text('Renew')")
-    assert "Renewed until" in page.content()
+    page.click(f"#renew-and-pay-{_rental_of(locker).id}")  # one press, at the price it shows
+    page.wait_for_url(re.compile(r".*/rental_desk/rental/\?rental_id=\d+$"))
+    assert "Renewed until" in page.content() and page.is_visible("#print-receipt")
 
     page.goto(f"{base_url}/admin/key_desk/?locker_id={locker.id}")
     assert page.input_value("#action-return [name=return-refund]") in ("500", "500.00")
