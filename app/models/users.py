@@ -1,11 +1,16 @@
 """Staff accounts (Flask-Security fsqla models) with a language, a theme and a branch."""
 
 from flask_babel import lazy_gettext as _l
+from flask_security.datastore import AsaList
 from flask_security.models import fsqla_v3 as fsqla
 
 from app.extensions import db
 from app.models.base import LabelledEnum
 from app.models.base import utcnow
+
+# Flask-Security's role permission list keeps no state of its own, so statements using
+# it may be cached; unset, SQLAlchemy warns on the first such query and compiles afresh.
+AsaList.cache_ok = True
 
 fsqla.FsModels.set_db_info(db)
 
