@@ -12,6 +12,7 @@ from admin_views import imports
 from admin_views import key_desk
 from admin_views import lost_found
 from admin_views import maintenance
+from admin_views import messages
 from admin_views import pricing
 from admin_views import registration
 from admin_views import rental_desk
@@ -88,6 +89,6 @@ def init_admin(app):
     app.add_template_global(may_open, "may_open")
     # Areas that bring several screens register their own.
     for area in (grid, rental_desk, key_desk, waitlist, registration, maintenance, lost_found,
-                 analytics, imports, pricing, billing, documents):
+                 analytics, imports, pricing, billing, documents, messages):
         area.register(admin)
     return admin

@@ -5,6 +5,7 @@ from flask_babel import lazy_gettext as _l
 
 LOCKERS = _l("Lockers")
 MONEY = _l("Money")
+MESSAGES = _l("Messages")
 SYSTEM = _l("System")
 
 

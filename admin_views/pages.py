@@ -20,12 +20,15 @@ from admin_views.base import SecuredModelView
 from admin_views.base import SecuredView
 from admin_views.base import user_branch_id
 from admin_views.filters import home_links
+from app.extensions import db
 from app.i18n import money
 from app.i18n import number
 from app.models import Language
 from app.models import PaymentMethod
 from app.models import RentalTerm
+from app.models import Setting
 from app.services import reports
+from app.services import secret_box
 from app.services import settings as settings_service
 from app.services import uploads
 from app.services.errors import Refusal
@@ -77,6 +80,9 @@ class ImageSettingForm(DeskForm):
 def _setting_value(view, context, model, name):
     """A setting's value as the list shows it; an image setting as a small picture."""
     spec = settings_service.SETTINGS.get(model.key)
+    if spec is not None and spec.secret:
+        # Never shown back: only whether one is set, and its last characters.
+        return secret_box.masked(settings_service.get(model.key)) or _("Not set")
     if spec is not None and spec.upload_folder is not None and model.value:
         return Markup('<img src="%s" alt="" class="setting-image" height="40">') % url_for(
             "web.upload", relative=model.value, thumb=1)
@@ -146,6 +152,11 @@ class SettingView(SecuredModelView):
     def on_form_prefill(self, form, id):
         if "value" not in form:
             return
+        spec = settings_service.SETTINGS.get(self.get_one(id).key if self.get_one(id) else "")
+        if spec is not None and spec.secret:
+            form.value.data = ""
+            form.value.description = _("Leave empty to keep the one set now.")
+            return
         value = form.value.data
         form.value.data = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else (
             "" if value is None else str(value))
@@ -154,7 +165,13 @@ class SettingView(SecuredModelView):
         super().on_model_change(form, model, is_created)
         spec = self._image_spec(model)
         try:
-            if spec is None:
+            secret = settings_service.SETTINGS.get(model.key)
+            if secret is not None and secret.secret and not (form.value.data or "").strip():
+                # An empty secret field keeps the secret: it is never sent to the browser.
+                with db.session.no_autoflush:
+                    model.value = db.session.execute(db.select(Setting.value).where(
+                        Setting.key == model.key)).scalar_one_or_none() or ""
+            elif spec is None:
                 model.value = settings_service.coerce(model.key, form.value.data)
             elif form.image.data:
                 form.replaced = model.value

@@ -23,6 +23,7 @@ from admin_views.maintenance import client_loader
 from app.extensions import db
 from app.i18n import local_datetime
 from app.i18n import money
+from app.i18n import number
 from app.models import Client
 from app.models import Payment
 from app.models import Rental
@@ -30,8 +31,11 @@ from app.models import Tag
 from app.services import billing
 from app.services import client_search
 from app.services import clients
+from app.services import notifications
 from app.services import rentals
 from app.services.access import CREATE
+from app.services.access import can
+from app.services.errors import Refusal
 from app.services.exports import taka_cell
 
 
@@ -178,6 +182,27 @@ class RentalView(SecuredModelView):
         return [*super().get_list_row_actions(),
                 EndpointLinkRowAction("fa fa-file-text-o", "rental_desk.summary_view",
                                       id_arg="rental_id", title=_l("Invoice"))]
+
+    @action("remind", _l("Send reminder now"),
+            _l("Send each selected client the reminder of their rental now?"))
+    def action_remind(self, ids):
+        mine = [rental.id for rental in self.get_query().filter(
+            Rental.id.in_([int(i) for i in ids if str(i).isdigit()]))]
+        sent = 0
+        for rental_id in mine:
+            try:
+                sent += bool(notifications.remind_now(rental_id, by_user_id=current_user.id))
+            except Refusal as exc:
+                flash(str(exc.message), "error")
+        notifications.enqueue_after_commit()
+        if sent:
+            flash(_("Reminders on their way for %(count)s rental(s).", count=number(sent)),
+                  "success")
+
+    def is_action_allowed(self, name):
+        if name == "remind":
+            return can(current_user, "messages", CREATE)
+        return super().is_action_allowed(name)
 
     @action("renew", _l("Renew"), _l("Renew each selected rental for one more term?"))
     def action_renew(self, ids):

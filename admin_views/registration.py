@@ -66,6 +66,7 @@ from app.models import Tag
 from app.models import TermsSignature
 from app.models import TermsVersion
 from app.services import clients
+from app.services import notifications
 from app.services import rentals
 from app.services import standing
 from app.services import waivers
@@ -291,6 +292,10 @@ class ClientProfileView(SecuredView):
             may_pay=can(current_user, "payments", CREATE), may_see_money=may_see_money,
             may_hand_keys=can(current_user, "keys", EDIT),
             standing=client_standing, renewal_totals=self._renewal_totals(client_standing),
+            may_message=can(current_user, "messages", CREATE),
+            consents=notifications.consent_of(client), consent_sources=notifications.CONSENT_SOURCES,
+            messages=(notifications.recent_for(client.id)
+                      if can(current_user, "messages", VIEW) else None),
             **history)
 
     @staticmethod

@@ -29,7 +29,7 @@ MODULE_LABELS = {
     "clients": _l("Clients"), "rentals": _l("Rentals"), "maintenance": _l("Maintenance"),
     "lost_found": _l("Lost & found"), "payments": _l("Payments"),
     "reports": _l("Reports"), "activity": _l("Activity log"), "users": _l("Staff"),
-    "roles": _l("Roles"), "settings": _l("Settings"),
+    "roles": _l("Roles"), "settings": _l("Settings"), "messages": _l("Messages"),
 }
 ACTION_LABELS = {"view": _l("view"), "create": _l("create"), "edit": _l("edit"),
                  "delete": _l("delete")}

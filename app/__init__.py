@@ -37,6 +37,7 @@ def create_app(config=None):
     from app.i18n import select_timezone
     from app.services import audit  # noqa: F401  (registers the activity-log hooks)
     from app.services import events
+    from app.services import notifications
     from app.services.network import TrustedProxies
 
     db.init_app(app)
@@ -52,15 +53,18 @@ def create_app(config=None):
     limiter.init_app(app)
     app.wsgi_app = TrustedProxies(app)
     events.install_listeners()
+    notifications.install_listeners()
     init_i18n(app)
     init_auth(app)
     init_headers(app)
 
     from admin_views import init_admin
     from app.cli import bp as cli_bp
+    from app.public import bp as public_bp
     from app.web import bp as web_bp
 
     app.register_blueprint(web_bp)
+    app.register_blueprint(public_bp)
     app.register_blueprint(cli_bp)
     init_admin(app)
     return app

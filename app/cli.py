@@ -17,6 +17,7 @@ from app.extensions import security
 from app.models import User
 from app.services import demo
 from app.services import login_secrets
+from app.services import message_templates
 from app.services import settings
 from app.services.access import SUPER_ADMIN
 from app.services.access import ensure_default_roles
@@ -29,10 +30,11 @@ bp = Blueprint("cli", __name__, cli_group=None)
 
 @bp.cli.command("seed")
 def seed():
-    """Create the four staff roles and the default settings if missing."""
+    """Create the four staff roles, the default settings and message templates if missing."""
     ensure_default_roles()
     settings.ensure_defaults()
-    click.echo("Roles and settings ready.")
+    message_templates.install_defaults()
+    click.echo("Roles, settings and message templates ready.")
 
 
 @bp.cli.command("demo-data")

@@ -133,9 +133,34 @@ class Config:
     # A Super Admin must set up an authenticator app before doing anything else.
     REQUIRE_2FA_FOR_SUPER_ADMIN = _env_bool("REQUIRE_2FA_FOR_SUPER_ADMIN", False)
 
-    MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
+    # --- Messages to clients (app.integrations) -------------------------------------
+    # Each channel is off until it has credentials, here or in the settings screen
+    # (which wins). Names as Flask-Mail spells them, so existing setups carry over.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
     MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+    MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
+    MAIL_USE_SSL = _env_bool("MAIL_USE_SSL", False)
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME", "")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "locker-desk@localhost")
+    # SSL Wireless ISMS Plus, e.g. https://smsplus.sslwireless.com/api/v3
+    SMS_API_URL = os.environ.get("SMS_API_URL", "")
+    SMS_API_TOKEN = os.environ.get("SMS_API_TOKEN", "")
+    SMS_SID = os.environ.get("SMS_SID", "")
+    # WhatsApp Business Cloud API.
+    WHATSAPP_API_URL = os.environ.get("WHATSAPP_API_URL", "https://graph.facebook.com")
+    WHATSAPP_API_VERSION = os.environ.get("WHATSAPP_API_VERSION", "v21.0")
+    WHATSAPP_PHONE_NUMBER_ID = os.environ.get("WHATSAPP_PHONE_NUMBER_ID", "")
+    WHATSAPP_TOKEN = os.environ.get("WHATSAPP_TOKEN", "")
+    WHATSAPP_APP_SECRET = os.environ.get("WHATSAPP_APP_SECRET", "")
+    WHATSAPP_VERIFY_TOKEN = os.environ.get("WHATSAPP_VERIFY_TOKEN", "")
+    # Keys that encrypt the secrets kept in the settings (comma-separated, newest first);
+    # unset: one generated once into instance/settings_keys.
+    SETTINGS_KEYS = os.environ.get("SETTINGS_KEYS", "")
+    # Where clients reach this desk from outside (links in messages, e.g. a receipt).
+    PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
+    # Seconds a provider may take to answer before the attempt counts as failed.
+    PROVIDER_TIMEOUT = float(os.environ.get("PROVIDER_TIMEOUT", "15"))
 
     # --- Flask-Admin --------------------------------------------------------------
     FLASK_ADMIN_SWATCH = "flatly"

@@ -8,6 +8,8 @@ from rq import cron
 
 from jobs.events import dispatch_undelivered_events
 from jobs.maintenance import cron_heartbeat
+from jobs.notifications import send_due_notifications
+from jobs.notifications import sweep_reminders
 from jobs.rentals import abandon_overdue_rentals
 from jobs.rentals import expire_due_rentals
 from jobs.rentals import lapse_reservations
@@ -23,3 +25,6 @@ cron.register(abandon_overdue_rentals, "default", cron="15 * * * *", name="aband
 cron.register(accept_waitlist_offers, "default", interval=120, name="waitlist-accept")
 cron.register(lapse_waitlist_offers, "default", interval=180, name="waitlist-lapse")
 cron.register(offer_free_lockers, "default", interval=180, name="waitlist-offer")
+cron.register(send_due_notifications, "notifications", interval=60, name="send-notifications")
+# Every hour: a reminder whose quiet hours ended goes out then; the keys stop repeats.
+cron.register(sweep_reminders, "default", cron="5 * * * *", name="reminders")

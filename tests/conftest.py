@@ -16,7 +16,12 @@ from app.services.settings import ensure_defaults
 from tests import databases
 from tests.factories import Desk
 
+# The SMTP server and the providers' protocol servers (fixtures smtp, sms, whatsapp).
+pytest_plugins = ["tests.messaging"]
+
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Encrypts the secrets in the settings (a Fernet key; tests only).
+TEST_SETTINGS_KEY = "dGVzdC1zZXR0aW5ncy1rZXktMzItYnl0ZXMtbG9uZyE="
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Per-app state our services keep in app.extensions, reset between tests.
 PER_TEST_EXTENSIONS = ("locker_grid", "login_throttle")
@@ -70,6 +75,7 @@ def config_for(database_url, **overrides):
         # Given here so that no test writes the project's instance/ files.
         "SECURITY_PASSWORD_SALT": "test-password-salt",
         "SECURITY_TOTP_SECRETS": {"1": "test-totp-key"},
+        "SETTINGS_KEYS": TEST_SETTINGS_KEY,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": TEST_REDIS_URL,
         # Messages made outside a request (services, jobs) read in English in tests;

@@ -29,6 +29,7 @@ from openpyxl import load_workbook
 from app.extensions import db
 from app.models import ActivityAction
 from app.models import ActivityLog
+from app.models import Channel
 from app.models import Coupon
 from app.models import CouponKind
 from app.models import DepositEntry
@@ -37,9 +38,13 @@ from app.models import DiscountKind
 from app.models import DiscountRule
 from app.models import Invoice
 from app.models import Key
+from app.models import Language
 from app.models import LockerCategory
 from app.models import LostItem
 from app.models import MaintenanceTicket
+from app.models import MessageKind
+from app.models import MessageTemplate
+from app.models import Notification
 from app.models import Payment
 from app.models import PriceRule
 from app.models import Rental
@@ -150,6 +155,11 @@ def _make_one_of_everything(desk):
         ActivityLog(action=ActivityAction.UPDATE, user_email="=x@y.z", model="=Model",
                     object_id="-1", summary="@summary", changes={"=field": ["+before", "-after"]},
                     ip="=ip", user_agent="+agent", branch=branch),
+        MessageTemplate(kind=MessageKind.WELCOME, channel=Channel.EMAIL, language=Language.ENGLISH,
+                        subject="=subject", body="+body {{ client_name }}"),
+        Notification(dedupe_key="=key", kind=MessageKind.WELCOME, channel=Channel.SMS,
+                     language=Language.ENGLISH, branch=branch, client=client,
+                     recipient="=recipient", body="@body", provider_id="-id", error="+error"),
     ])
     # Text settings show up in exports directly and inside formatted cells (the
     # currency sign before a coupon's amount).

@@ -7,6 +7,7 @@ from admin_views.base import SecuredView
 from app.extensions import db
 from app.models import ActivityAction
 from app.models import ActivityLog
+from app.models import Channel
 from app.models import Coupon
 from app.models import CouponKind
 from app.models import DepositEntry
@@ -15,9 +16,13 @@ from app.models import DiscountKind
 from app.models import DiscountRule
 from app.models import Invoice
 from app.models import Key
+from app.models import Language
 from app.models import LockerCategory
 from app.models import LostItem
 from app.models import MaintenanceTicket
+from app.models import MessageKind
+from app.models import MessageTemplate
+from app.models import Notification
 from app.models import Payment
 from app.models import PriceRule
 from app.models import Rental
@@ -61,6 +66,10 @@ def _records(desk):
         MaintenanceTicket(branch=locker.branch, locker=locker, description="Loose hinge"),
         LostItem(branch=locker.branch, locker=locker, description="Towel",
                  cleaned_out_on=utcnow().date()),
+        MessageTemplate(kind=MessageKind.WELCOME, channel=Channel.SMS, language=Language.ENGLISH,
+                        body="Welcome {{ client_name }}"),
+        Notification(dedupe_key="walk", kind=MessageKind.WELCOME, channel=Channel.SMS,
+                     language=Language.ENGLISH, branch=locker.branch, client=client),
     ]
     db.session.add_all(records)
     db.session.commit()

@@ -81,7 +81,7 @@ def test_the_first_in_line_gets_the_locker_reserved_when_it_frees(desk, men):
     assert db.session.get(Locker, locker.id).status is LockerStatus.RESERVED
     assert _status(second) is W.WAITING
     told = db.session.execute(db.select(ActivityLog.summary).where(
-        ActivityLog.summary.like("waitlist offer to tell the client%"))).scalars().all()
+        ActivityLog.summary.like("waitlist offer: %"))).scalars().all()
     assert len(told) == 1 and "Arif Hossain" in told[0] and "M-001" in told[0]
 
 

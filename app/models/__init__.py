@@ -44,6 +44,12 @@ from app.models.lost_found import LostItemStatus
 from app.models.maintenance import MaintenanceTicket
 from app.models.maintenance import TicketPriority
 from app.models.maintenance import TicketStatus
+from app.models.notifications import Channel
+from app.models.notifications import ConsentChange
+from app.models.notifications import MessageKind
+from app.models.notifications import MessageStatus
+from app.models.notifications import MessageTemplate
+from app.models.notifications import Notification
 from app.models.payments import Payment
 from app.models.payments import PaymentMethod
 from app.models.payments import PaymentStatus
@@ -61,6 +67,12 @@ from app.models.waitlist import WaitlistEntry
 from app.models.waitlist import WaitlistStatus
 
 __all__ = [
+    "Channel",
+    "ConsentChange",
+    "MessageKind",
+    "MessageStatus",
+    "MessageTemplate",
+    "Notification",
     "DomainEvent",
     "ActivityAction",
     "ActivityLog",

@@ -30,6 +30,9 @@ MODULES = {
     "users": ALL_ACTIONS,
     "roles": ALL_ACTIONS,
     "settings": (VIEW, EDIT),
+    # Messages to clients: the delivery log and templates (view), sending a reminder
+    # now or a failed message again (create), editing the templates (edit).
+    "messages": (VIEW, CREATE, EDIT),
 }
 
 SUPER_ADMIN = "Super Admin"
@@ -68,7 +71,7 @@ DEFAULT_ROLES = {
         _grant({
             "branches": "vce", "lockers": "vced", "keys": "vced", "clients": "vce",
             "rentals": "vced", "maintenance": "vced", "lost_found": "vce", "payments": "vce",
-            "reports": "v", "activity": "v", "users": "v",
+            "reports": "v", "activity": "v", "users": "v", "messages": "vce",
         }),
     ),
     FRONT_DESK: (
@@ -76,6 +79,7 @@ DEFAULT_ROLES = {
         _grant({
             "branches": "v", "lockers": "ve", "keys": "ve", "clients": "vce",
             "rentals": "vce", "maintenance": "vce", "lost_found": "vce", "payments": "vc",
+            "messages": "vc",
         }),
     ),
     ACCOUNTANT: (
@@ -83,6 +87,7 @@ DEFAULT_ROLES = {
         _grant({
             "branches": "v", "lockers": "v", "clients": "v", "rentals": "v",
             "maintenance": "v", "payments": "vce", "reports": "v", "activity": "v",
+            "messages": "v",
         }),
     ),
 }

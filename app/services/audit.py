@@ -25,6 +25,7 @@ from app.extensions import db
 from app.models import ActivityAction
 from app.models import ActivityLog
 from app.models import DomainEvent
+from app.models import Notification
 from app.models import PasswordHistory
 from app.models import StaffSession
 from app.models import User
@@ -35,7 +36,9 @@ from app.services.network import request_address
 # Never logged at all.
 # Domain events record desk actions that the log already shows as the rows they changed.
 # Sign-in bookkeeping: the sign-ins and password changes themselves are logged.
-UNAUDITED_MODELS = (ActivityLog, WebAuthn, DomainEvent, StaffSession, PasswordHistory)
+# Notifications are a delivery log of their own; staff acting on one (a retry) is logged.
+UNAUDITED_MODELS = (ActivityLog, WebAuthn, DomainEvent, StaffSession, PasswordHistory,
+                    Notification)
 # Logged as changed, but never with their values.
 SECRET_FIELDS = {"password", "tf_totp_secret", "us_totp_secrets", "fs_uniquifier",
                  "fs_webauthn_user_handle", "mf_recovery_codes"}

@@ -33,6 +33,7 @@ from app.models import TermsVersion
 from app.services import audit
 from app.services import clock
 from app.services import events
+from app.services import notifications
 from app.services import uploads
 from app.services.access import may_act_on_branch
 from app.services.errors import Refusal
@@ -429,6 +430,7 @@ def _register(details, tags, photo, id_scan, png, terms, written, *, by_user_id,
     if png is not None:
         _sign(client, png, terms, by_user_id=by_user_id, ip=ip, written=written)
     db.session.flush()
+    notifications.record_consent(client, source="registration", by_user_id=by_user_id)
     if tags:
         _log_tags(client, [], [tag.name for tag in tags])
     events.record(events.CLIENT_REGISTERED, branch_id=client.branch_id, client_id=client.id,
@@ -472,11 +474,18 @@ def update_client(client_id, data, *, by_user_id):
     if not may_act_on_branch(by_user_id, client.branch_id):
         raise ClientError(_l("This client belongs to another branch."))
     details = _checked_details(data, by_user_id=by_user_id, client=client)
+    consents = {channel: details.pop(column.key) for channel, column
+                in notifications.OPT_IN.items() if column.key in details}
     for name, value in details.items():
         setattr(client, name, value)
     set_status(client.id, data.get("status"), by_user_id=by_user_id,
                reason=data.get("ban_reason"))
     db.session.flush()
+    for channel, opted_in in consents.items():
+        if bool(opted_in) != getattr(client, notifications.OPT_IN[channel].key):
+            # Recorded with when and who, and what was waiting is not sent after a "no".
+            notifications.set_consent(client.id, channel, bool(opted_in), source="client form",
+                                      by_user_id=by_user_id)
     _announce_update(client, by_user_id)
     return client
 

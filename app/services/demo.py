@@ -69,6 +69,8 @@ from app.services import clock
 from app.services import handover
 from app.services import keys
 from app.services import lockers
+from app.services import message_templates
+from app.services import notifications
 from app.services import rentals
 from app.services import settings
 from app.services.access import ACCOUNTANT
@@ -597,14 +599,16 @@ def load_demo_data(*, lockers=300, clients=800, years=1, seed=2026):
     rng = random.Random(seed)
     now = utcnow()
     summary = f"demo data: {lockers} lockers, {clients} clients, {years} year(s)"
+    # A made-up history tells no made-up client anything.
     with audit.summarised(ActivityAction.CREATE, model="DemoData", summary=summary), \
-            clock.simulated() as sim_clock:
+            clock.simulated() as sim_clock, notifications.silenced():
         start = now - timedelta(days=365 * years)
         sim_clock.at = start - timedelta(days=1)  # the gym is set up the day before it opens
         branch, categories, zones = _branch()
         first_day = clock.local_day(start, branch.timezone)
         _price_matrix(branch, categories, first_day, clock.local_day(now, branch.timezone))
         emails = _staff(branch)
+        message_templates.install_defaults()
         desk_id, manager_id, admin_id = (_user_id(email) for email in
                                          ("desk@demo.local", "manager@demo.local",
                                           "admin@demo.local"))

@@ -54,6 +54,8 @@ KEY_REGISTERED = "key.registered"
 KEY_REKEYED = "key.rekeyed"
 DEPOSIT_REFUNDED = "deposit.refunded"
 CLIENT_UPDATED = "client.updated"
+RENTAL_LAPSED = "rental.lapsed"  # a reservation whose deadline passed
+WAITLIST_OFFERED = "waitlist.offered"
 
 _PENDING = "domain_events_pending"
 # Ids per UPDATE when stamping: far below every database's limit on bound parameters.
@@ -77,6 +79,7 @@ class Event:
 
 
 _subscribers = []
+_in_transaction = []
 
 
 def subscribe(handler, names=None):
@@ -90,6 +93,16 @@ def subscribe(handler, names=None):
         _subscribers.append(entry)
 
 
+def in_transaction(handler):
+    """Call `handler(row)` as each event is recorded, inside the desk's transaction.
+
+    For what must exist exactly when the event does (a notification to send):
+    the handler's writes commit or roll back with the action itself.
+    """
+    if handler not in _in_transaction:
+        _in_transaction.append(handler)
+
+
 def record(name, *, branch_id=None, locker_id=None, client_id=None, rental_id=None,
            by_user_id=None, **data):
     """Add an event to the current transaction; it is dispatched after the commit."""
@@ -98,6 +111,8 @@ def record(name, *, branch_id=None, locker_id=None, client_id=None, rental_id=No
                       occurred_at=utcnow())
     db.session.add(row)
     db.session.info.setdefault(_PENDING, []).append(row)
+    for handler in _in_transaction:
+        handler(row)
     return row
 
 

@@ -305,19 +305,19 @@ def release(rental_id, *, by_user_id, locker_to=LockerStatus.CLEANING, reason=No
 
 
 @desk_action
-def _move_on(rental_id, still_due, locker_to, rental_to, reason, after):
+def _move_on(rental_id, still_due, locker_to, rental_to, reason, after, event=None):
     """One rental of a sweep, under the locks; False if a desk changed it meanwhile."""
     rental = locking.lock_rental(rental_id).rental
     if rental is None or not still_due(rental):
         return False
     _move_locker(rental.locker_id, locker_to, None, reason)
-    _record(rental, rental_to, None, reason)
+    _record(rental, rental_to, None, reason, event=event)
     if after is not None:
         after(rental)
     return True
 
 
-def _sweep(due, still_due, locker_to, rental_to, reason, after=None):
+def _sweep(due, still_due, locker_to, rental_to, reason, after=None, event=None):
     """Move every rental matching `due` on, one desk action each; returns how many moved.
 
     Each rental is re-read under the locks and checked again (`still_due`), so
@@ -329,7 +329,7 @@ def _sweep(due, still_due, locker_to, rental_to, reason, after=None):
     moved = 0
     for rental_id in ids:
         try:
-            moved += _move_on(rental_id, still_due, locker_to, rental_to, reason, after)
+            moved += _move_on(rental_id, still_due, locker_to, rental_to, reason, after, event)
         except Refusal:
             continue
     return moved
@@ -348,7 +348,8 @@ def lapse_reservations(now=None):
     now = now or utcnow()
     return _sweep((Rental.status == RentalStatus.RESERVED, Rental.reserved_until <= now),
                   lambda r: r.status is RentalStatus.RESERVED and r.reserved_until <= now,
-                  LockerStatus.AVAILABLE, RentalStatus.CANCELLED, "reservation lapsed")
+                  LockerStatus.AVAILABLE, RentalStatus.CANCELLED, "reservation lapsed",
+                  event=events.RENTAL_LAPSED)
 
 
 def abandon_overdue(now=None):

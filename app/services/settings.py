@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
 from app.models import Setting
+from app.services import secret_box
 from app.services.errors import Refusal
 
 
@@ -25,6 +26,8 @@ class SettingSpec:
     check: object = None  # for dict settings: a function raising InvalidSetting
     # For an uploaded image: the upload folder (app.services.uploads) its file is stored in.
     upload_folder: str | None = None
+    # A password or token: encrypted at rest (app.services.secret_box), never shown back in full.
+    secret: bool = False
 
 
 TERMS = ("DAILY", "WEEKLY", "MONTHLY", "QUARTERLY", "HALF_YEARLY", "YEARLY")
@@ -41,6 +44,70 @@ def _check_price_table(table):
         for amount in prices.values():
             if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0:
                 raise InvalidSetting(_l("A price must be a number of taka, 0 or more."))
+
+
+def _check_mail_security(value):
+    if value not in ("", "starttls", "ssl", "none"):
+        raise InvalidSetting(_l('Write "starttls", "ssl" or "none" (empty: as the server '
+                                'environment says).'))
+
+
+def _check_quiet_hours(value):
+    if value and not _parse_quiet_hours(value):
+        raise InvalidSetting(_l('Write the quiet hours as "21:00-08:00" (empty: none).'))
+
+
+def _parse_quiet_hours(value):
+    """"21:00-08:00" → ((21, 0), (8, 0)), or None when it does not read as that."""
+    try:
+        start, end = (part.strip() for part in value.replace("–", "-").split("-"))
+        pairs = tuple(tuple(int(n) for n in part.split(":")) for part in (start, end))
+    except ValueError:
+        return None
+    if all(len(pair) == 2 and 0 <= pair[0] < 24 and 0 <= pair[1] < 60 for pair in pairs):
+        return pairs
+    return None
+
+
+def _check_reminder_schedule(value):
+    if parse_reminder_schedule(value) is None:
+        raise InvalidSetting(_l('Write each reminder as a channel and a day counted from the '
+                                'expiry, e.g. "email -7, sms -3, whatsapp 0, sms +3".'))
+
+
+def parse_reminder_schedule(value):
+    """"email -7, sms -3" → [("email", -7), ("sms", -3)], or None when it does not read as that."""
+    rules = []
+    for part in (value or "").split(","):
+        if not part.strip():
+            continue
+        words = part.split()
+        if len(words) != 2 or words[0].lower() not in ("email", "sms", "whatsapp"):
+            return None
+        try:
+            rules.append((words[0].lower(), int(words[1])))
+        except ValueError:
+            return None
+    return rules
+
+
+def _check_day_list(value):
+    if parse_day_list(value) is None:
+        raise InvalidSetting(_l('Write whole days separated by commas, e.g. "1, 7, 14".'))
+
+
+def parse_day_list(value):
+    """"1, 7, 14" → [1, 7, 14], or None when it does not read as that."""
+    try:
+        days = [int(part) for part in (value or "").split(",") if part.strip()]
+    except ValueError:
+        return None
+    return days if all(day > 0 for day in days) else None
+
+
+def quiet_hours():
+    """The quiet hours as ((start hour, minute), (end hour, minute)), or None when there are none."""
+    return _parse_quiet_hours(get("quiet_hours")) if get("quiet_hours") else None
 
 
 DEFAULT_PRICES = {"*": {"DAILY": 50, "WEEKLY": 250, "MONTHLY": 800, "QUARTERLY": 2200,
@@ -79,6 +146,40 @@ SETTINGS = {
                                           int, 5, 0),
     "rental_prices_taka": SettingSpec(_l("Rental prices (taka per category and term)"), dict,
                                       DEFAULT_PRICES, check=_check_price_table),
+    # --- Messages to clients (app.services.notifications). Empty channel settings fall
+    # back to the server's environment (MAIL_SERVER, SMS_API_URL, …), so an install can
+    # be set up before its first start.
+    "gym_hours": SettingSpec(_l("Opening hours (told in messages)"), str, "06:00-22:00"),
+    "quiet_hours": SettingSpec(_l("Quiet hours: no reminders between (e.g. 21:00-08:00)"), str,
+                               "21:00-08:00", check=_check_quiet_hours),
+    "reminder_schedule": SettingSpec(_l("Reminders: channel and day from expiry "
+                                        "(e.g. email -7, sms -3, whatsapp 0, sms +3)"), str,
+                                     "email -7, sms -3, whatsapp 0, sms +3",
+                                     check=_check_reminder_schedule),
+    "overdue_notice_days": SettingSpec(_l("Overdue notices after (days, on every channel)"), str,
+                                       "1, 7, 14", check=_check_day_list),
+    "message_expiry_hours": SettingSpec(_l("A message not sent within (hours) is dropped"), int,
+                                        72, 1),
+    "mail_server": SettingSpec(_l("Email: SMTP server"), str, ""),
+    "mail_port": SettingSpec(_l("Email: SMTP port (0 = from the environment)"), int, 0, 0),
+    "mail_security": SettingSpec(_l("Email: starttls, ssl or none"), str, "",
+                                 check=_check_mail_security),
+    "mail_username": SettingSpec(_l("Email: user name"), str, ""),
+    "mail_password": SettingSpec(_l("Email: password"), str, "", secret=True),
+    "mail_default_sender": SettingSpec(_l("Email: sender address"), str, ""),
+    "sms_api_url": SettingSpec(_l("SMS: SSL Wireless API address"), str, ""),
+    "sms_api_token": SettingSpec(_l("SMS: API token"), str, "", secret=True),
+    "sms_sid": SettingSpec(_l("SMS: sender ID (SID)"), str, ""),
+    "sms_cost_poisha": SettingSpec(_l("SMS: cost of one part (poisha)"), int, 35, 0),
+    "whatsapp_api_url": SettingSpec(_l("WhatsApp: Cloud API address"), str, ""),
+    "whatsapp_phone_number_id": SettingSpec(_l("WhatsApp: phone number ID"), str, ""),
+    "whatsapp_token": SettingSpec(_l("WhatsApp: access token"), str, "", secret=True),
+    "whatsapp_app_secret": SettingSpec(_l("WhatsApp: app secret (checks status callbacks)"), str,
+                                       "", secret=True),
+    "whatsapp_verify_token": SettingSpec(_l("WhatsApp: webhook verify token"), str, "",
+                                         secret=True),
+    "whatsapp_cost_poisha": SettingSpec(_l("WhatsApp: cost of one delivered message (poisha)"),
+                                        int, 100, 0),
 }
 
 
@@ -112,13 +213,27 @@ def coerce(key, raw):
             raise InvalidSetting(_l("This must be JSON text.")) from exc
         spec.check(value)
         return value
-    return str(raw if raw is not None else "").strip()
+    value = str(raw if raw is not None else "").strip()
+    if spec.check is not None:
+        spec.check(value)
+    return secret_box.seal(value) if spec.secret else value
 
 
 def get(key):
     """The current value of setting `key`."""
     row = db.session.get(Setting, key)
-    return SETTINGS[key].default if row is None else row.value
+    value = SETTINGS[key].default if row is None else row.value
+    return secret_box.open_sealed(value) if SETTINGS[key].secret else value
+
+
+def reseal_secrets(rotate_one):
+    """Re-encrypt every stored secret with `rotate_one` (secret_box.rotate); commits."""
+    keys = [key for key, spec in SETTINGS.items() if spec.secret]
+    rows = db.session.execute(db.select(Setting).where(Setting.key.in_(keys))).scalars().all()
+    for row in rows:
+        row.value = rotate_one(row.value)
+    db.session.commit()
+    return len([row for row in rows if row.value])
 
 
 def company(branch=None):

@@ -33,6 +33,7 @@ from app.models import WaitlistStatus
 from app.models import Zone
 from app.models import utcnow
 from app.services import audit
+from app.services import events
 from app.services import lockers
 from app.services import rentals
 from app.services import settings
@@ -127,15 +128,17 @@ def position(entry):
 def _notify_offer(entry):
     """Tell the client a locker is held for them until the offer's deadline.
 
-    Hook for the notifications feature, which does not exist yet: until it
-    does, the offer is written to the activity log, where the desk sees whom
-    to call. Nothing is sent.
+    The event writes the waitlist-offer message (app.services.notifications);
+    the activity log shows the offer too, so the desk knows whom to expect.
     """
     rental = db.session.get(Rental, entry.offered_rental_id)
+    events.record(events.WAITLIST_OFFERED, branch_id=entry.branch_id, locker_id=rental.locker_id,
+                  client_id=entry.client_id, rental_id=rental.id, entry_id=entry.id,
+                  deadline=entry.offer_expires_at.isoformat(timespec="seconds"))
     audit.record(
         ActivityAction.UPDATE, model="WaitlistEntry", object_id=entry.id, branch_id=entry.branch_id,
-        summary=(f"waitlist offer to tell the client: {entry.client.full_name} "
-                 f"({entry.client.phone}), locker {rental.locker.number} held until "
+        summary=(f"waitlist offer: {entry.client.full_name} ({entry.client.phone}), locker "
+                 f"{rental.locker.number} held until "
                  f"{entry.offer_expires_at:%Y-%m-%d %H:%M} UTC"))
 
 
