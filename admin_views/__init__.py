@@ -14,6 +14,7 @@ from admin_views import lost_found
 from admin_views import maintenance
 from admin_views import messages
 from admin_views import pricing
+from admin_views import queues
 from admin_views import registration
 from admin_views import rental_desk
 from admin_views import waitlist
@@ -89,6 +90,6 @@ def init_admin(app):
     app.add_template_global(may_open, "may_open")
     # Areas that bring several screens register their own.
     for area in (grid, rental_desk, key_desk, waitlist, registration, maintenance, lost_found,
-                 analytics, imports, pricing, billing, documents, messages):
+                 analytics, imports, pricing, billing, documents, messages, queues):
         area.register(admin)
     return admin

@@ -142,6 +142,21 @@ COLUMN_LABELS = {
     "us_totp_secrets": _l("Two-factor"),
     "us_phone_number": _l("Phone"),
     "mf_recovery_codes": _l("Two-factor"),
+    # Messages to clients.
+    "channel": _l("Channel"),
+    "language": _l("Language"),
+    "subject": _l("Subject (email)"),
+    "whatsapp_name": _l("WhatsApp template name (as approved by Meta)"),
+    "opted_in": _l("Agreed to messages"),
+    "source": _l("Recorded"),
+    "body_bn": _l("Message in Bengali"),
+    "body_en": _l("Message in English"),
+    "expiring_within_days": _l("Only rentals ending within (days)"),
+    "holders_only": _l("Only clients holding a locker"),
+    "per_minute": _l("Messages a minute at most"),
+    "recipients": _l("Recipients"),
+    "started_at": _l("Sent on"),
+    "started_by": _l("Sent by"),
 }
 
 # Where one field name means different things in different records: the record's own
@@ -190,6 +205,10 @@ MODEL_NAMES = {
     "MaintenanceTicket": _l("Maintenance ticket"),
     "LostItem": _l("Lost item"),
     "WaitlistEntry": _l("Waitlist entry"),
+    "MessageTemplate": _l("Message template"),
+    "Notification": _l("Message"),
+    "Campaign": _l("Campaign"),
+    "ConsentChange": _l("Consent to messages"),
     "Setting": _l("Setting"),
     "Role": _l("Role"),
     "User": _l("Staff member"),

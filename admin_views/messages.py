@@ -32,12 +32,14 @@ from admin_views.menu import MESSAGES
 from app.extensions import db
 from app.i18n import money
 from app.i18n import number
+from app.models import Campaign
 from app.models import Channel
 from app.models import Client
 from app.models import MessageStatus
 from app.models import MessageTemplate
 from app.models import Notification
 from app.models import Rental
+from app.services import campaigns
 from app.services import notifications
 from app.services.access import CREATE
 from app.services.access import EDIT
@@ -47,11 +49,7 @@ from app.services.errors import Refusal
 LABELS = {
     **COLUMN_LABELS,
     "kind": _l("Message"),
-    "channel": _l("Channel"),
-    "language": _l("Language"),
-    "subject": _l("Subject (email)"),
     "body": _l("Message text"),
-    "whatsapp_name": _l("WhatsApp template name (as approved by Meta)"),
     "is_active": _l("In use"),
     "recipient": _l("Recipient"),
     "attempts": _l("Attempts"),
@@ -206,6 +204,8 @@ class NotificationView(SecuredModelView):
         if template == self.list_template:
             kwargs["monthly_costs"] = _monthly_costs()
             kwargs["channels"] = list(Channel)
+            kwargs["channels_on"] = [(channel, notifications.channel_on(channel))
+                                     for channel in Channel]
         return super().render(template, **kwargs)
 
 
@@ -222,6 +222,78 @@ def _monthly_costs():
         total = sum(cost for _count, cost in by_channel.values())
         rows.append((format_date(date(year, month, 1), "MMMM y"), cells, money(total)))
     return rows
+
+
+class CampaignView(ServiceModelView):
+    """Campaigns: drafted with their audience, previewed with recipients and cost, sent once."""
+
+    permission_module = "messages"
+    allow_delete = False  # a campaign sent is history; a draft is simply never sent
+    column_labels = LABELS
+    column_list = ["name", "channel", "branch", "zone", "status", "recipients", "started_at"]
+    column_details_list = ["name", "channel", "branch", "zone", "expiring_within_days",
+                           "holders_only", "subject", "body_bn", "body_en", "per_minute",
+                           "status", "recipients", "started_at"]
+    column_filters = ["status", "channel"]
+    column_default_sort = ("created_at", True)
+    form_columns = ["name", "channel", "branch", "zone", "expiring_within_days", "holders_only",
+                    "subject", "body_bn", "body_en", "per_minute"]
+    form_overrides = {"body_bn": TextAreaField, "body_en": TextAreaField}
+    form_widget_args = {"body_bn": {"rows": 4}, "body_en": {"rows": 4}}
+    details_template = "admin/messages/campaign_details.html"
+    endpoint_permissions = {"send_view": EDIT, "cancel_view": EDIT}
+
+    def permission_for(self, action):
+        # Drafting and sending to many clients is a manager's decision (messages-edit).
+        return f"{self.permission_module}-{EDIT if action in ('create', 'edit') else action}"
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        form.body_bn.description = form.body_en.description = _placeholders_help()
+        return form
+
+    def edit_form(self, obj=None):
+        form = super().edit_form(obj)
+        form.body_bn.description = form.body_en.description = _placeholders_help()
+        return form
+
+    @staticmethod
+    def create_service(data, *, by_user_id):
+        return campaigns.save_draft(data, by_user_id=by_user_id)
+
+    @staticmethod
+    def update_service(record_id, data, *, by_user_id):
+        return campaigns.save_draft(data, by_user_id=by_user_id, campaign_id=record_id)
+
+    def render(self, template, **kwargs):
+        model = kwargs.get("model")
+        if template == self.details_template and model is not None:
+            kwargs["preview"] = campaigns.preview(model.id)
+            kwargs["progress"] = campaigns.progress(model.id)
+        return super().render(template, **kwargs)
+
+    def _campaign_action(self, service, done_message):
+        campaign = self.get_one(request.args.get("id", ""))
+        if campaign is None:
+            abort(404)
+        try:
+            service(campaign.id, by_user_id=current_user.id)
+        except Refusal as exc:
+            flash(str(exc.message), "error")
+        else:
+            flash(done_message % {"name": campaign.name}, "success")
+            notifications.send_due_quietly()
+        return redirect(self.get_url(".details_view", id=campaign.id))
+
+    @expose("/send/", methods=("POST",))
+    def send_view(self):
+        """Send the drafted campaign now."""
+        return self._campaign_action(campaigns.send, _("Campaign %(name)s is being sent."))
+
+    @expose("/cancel/", methods=("POST",))
+    def cancel_view(self):
+        """Stop the campaign: what has not gone yet never goes."""
+        return self._campaign_action(campaigns.cancel, _("Campaign %(name)s was stopped."))
 
 
 class MessageDeskView(SecuredView):
@@ -294,5 +366,7 @@ def register(admin):
                                     endpoint="notifications"))
     admin.add_view(MessageTemplateView(MessageTemplate, db, name=_l("Message templates"),
                                        category=MESSAGES, endpoint="message_templates"))
+    admin.add_view(CampaignView(Campaign, db, name=_l("Campaigns"), category=MESSAGES,
+                                endpoint="campaigns"))
     admin.add_view(MessageDeskView(name=_l("Send messages"), endpoint="messages"))
 

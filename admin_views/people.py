@@ -101,7 +101,30 @@ class PaymentStateFilter(BaseSQLAFilter):
         return _l("is")
 
 
-class ClientView(ServiceModelView):
+class SendsReminders:
+    """The "Send reminder now" list action: the user's rows, each through the service."""
+
+    def send_reminders(self, ids, remind):
+        """Call `remind(row id, by_user_id=…)` for each chosen row the user may see; how many sent."""
+        wanted = [row_id for row_id in ids if row_id is not None]
+        mine = [row.id for row in self.get_query().filter(self.model.id.in_(wanted))]
+        sent = 0
+        for row_id in mine:
+            try:
+                sent += bool(remind(row_id, by_user_id=current_user.id))
+            except Refusal as exc:
+                flash(str(exc.message), "error")
+        notifications.enqueue_after_commit()
+        return sent
+
+    def is_action_allowed(self, name):
+        # Sending messages is the messages module's permission, whatever list it is run from.
+        if name == "remind":
+            return can(current_user, "messages", CREATE)
+        return super().is_action_allowed(name)
+
+
+class ClientView(SendsReminders, ServiceModelView):
     """Gym members. Never deleted: they become Inactive or Banned.
 
     Edits go through clients.update_client, the same checks as registration;
@@ -144,6 +167,14 @@ class ClientView(ServiceModelView):
         """Send "Create" to the registration page, the one door for new clients."""
         return redirect(url_for("register_client.index"))
 
+    @action("remind", _l("Send reminder now"),
+            _l("Send each selected client the reminder of every locker they hold now?"))
+    def action_remind(self, ids):
+        sent = self.send_reminders(ids, notifications.remind_client_now)
+        if sent:
+            flash(_("Reminders on their way to %(count)s client(s).", count=number(sent)),
+                  "success")
+
     def _get_filter_groups(self):
         # Tags are added while the app runs; Flask-Admin caches filter options at start.
         self._refresh_filters_cache()
@@ -156,7 +187,7 @@ class ClientView(ServiceModelView):
         return query.filter(condition), count_query, joins, count_joins
 
 
-class RentalView(SecuredModelView):
+class RentalView(SendsReminders, SecuredModelView):
     """Rental history. Rentals are opened and closed by the rental flow, not typed in."""
 
     permission_module = "rentals"
@@ -186,23 +217,10 @@ class RentalView(SecuredModelView):
     @action("remind", _l("Send reminder now"),
             _l("Send each selected client the reminder of their rental now?"))
     def action_remind(self, ids):
-        mine = [rental.id for rental in self.get_query().filter(
-            Rental.id.in_([int(i) for i in ids if str(i).isdigit()]))]
-        sent = 0
-        for rental_id in mine:
-            try:
-                sent += bool(notifications.remind_now(rental_id, by_user_id=current_user.id))
-            except Refusal as exc:
-                flash(str(exc.message), "error")
-        notifications.enqueue_after_commit()
+        sent = self.send_reminders(ids, notifications.remind_now)
         if sent:
             flash(_("Reminders on their way for %(count)s rental(s).", count=number(sent)),
                   "success")
-
-    def is_action_allowed(self, name):
-        if name == "remind":
-            return can(current_user, "messages", CREATE)
-        return super().is_action_allowed(name)
 
     @action("renew", _l("Renew"), _l("Renew each selected rental for one more term?"))
     def action_renew(self, ids):

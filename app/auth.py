@@ -23,6 +23,7 @@ from flask_security.signals import user_failed_authn
 
 from app.extensions import db
 from app.extensions import security
+from app.integrations import sms
 from app.models import ActivityAction
 from app.models import StaffSession
 from app.models import utcnow
@@ -244,6 +245,7 @@ def init_auth(app):
     # which its documentation says to do by editing this list.
     if "local" in email_validator.SPECIAL_USE_DOMAIN_NAMES:
         email_validator.SPECIAL_USE_DOMAIN_NAMES.remove("local")
+    sms.install_login_codes()
     user_failed_authn.connect(_on_failed_login, app)
     user_authenticated.connect(_on_login, app)
     password_changed.connect(_on_password_changed, app)

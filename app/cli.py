@@ -18,6 +18,7 @@ from app.models import User
 from app.services import demo
 from app.services import login_secrets
 from app.services import message_templates
+from app.services import secret_box
 from app.services import settings
 from app.services.access import SUPER_ADMIN
 from app.services.access import ensure_default_roles
@@ -150,3 +151,14 @@ def rotate_totp_key():
             f"{exc} comes from the environment: add a new key there.") from exc
     click.echo(f"Two-factor key rotated; {count} authenticator secret(s) re-encrypted."
                " Restart the desk on every host.")
+
+
+@bp.cli.command("rotate-settings-key")
+def rotate_settings_key():
+    """Add a new key for the secrets in the settings and re-encrypt every one of them with it."""
+    try:
+        count = secret_box.rotate(settings.reseal_secrets)
+    except login_secrets.SecretFromEnvironment as exc:
+        raise click.ClickException(
+            f"{exc} comes from the environment: put a new key first there.") from exc
+    click.echo(f"Settings key rotated; {count} secret(s) re-encrypted.")

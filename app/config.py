@@ -107,7 +107,11 @@ class Config:
     SECURITY_URL_PREFIX = None
     SECURITY_I18N_DIRNAME = [str(TRANSLATIONS_DIR), "builtin"]
     SECURITY_TWO_FACTOR = True
-    SECURITY_TWO_FACTOR_ENABLED_METHODS = ["authenticator"]
+    # A code by SMS (SSL Wireless, app.integrations.sms) for staff without an authenticator app.
+    SECURITY_TWO_FACTOR_ENABLED_METHODS = ["authenticator", "sms"]
+    SECURITY_SMS_SERVICE = "SSLWireless"
+    SECURITY_SMS_SERVICE_CONFIG = {"PHONE_NUMBER": "Locker desk"}
+    SECURITY_PHONE_REGION_DEFAULT = "BD"
     SECURITY_TWO_FACTOR_RESCUE_MAIL = None
     SECURITY_TOTP_ISSUER = "Locker desk"
     SECURITY_MULTI_FACTOR_RECOVERY_CODES = False

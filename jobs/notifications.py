@@ -23,3 +23,10 @@ def sweep_reminders():
     written = notifications.sweep_reminders()
     notifications.send_due()
     return written
+
+
+def send_manager_digests():
+    """Email each manager the morning digest of their branch (once a day)."""
+    from app.services import digest
+
+    return digest.send_all()

@@ -9,6 +9,7 @@ from rq import cron
 from jobs.events import dispatch_undelivered_events
 from jobs.maintenance import cron_heartbeat
 from jobs.notifications import send_due_notifications
+from jobs.notifications import send_manager_digests
 from jobs.notifications import sweep_reminders
 from jobs.rentals import abandon_overdue_rentals
 from jobs.rentals import expire_due_rentals
@@ -28,3 +29,5 @@ cron.register(offer_free_lockers, "default", interval=180, name="waitlist-offer"
 cron.register(send_due_notifications, "notifications", interval=60, name="send-notifications")
 # Every hour: a reminder whose quiet hours ended goes out then; the keys stop repeats.
 cron.register(sweep_reminders, "default", cron="5 * * * *", name="reminders")
+# 08:00 in Dhaka (02:00 UTC): the managers' digest of the day.
+cron.register(send_manager_digests, "notifications", cron="0 2 * * *", name="manager-digest")

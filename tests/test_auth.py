@@ -427,3 +427,33 @@ def test_public_pages_are_rate_limited_per_address(desk):
     # Signed-in staff are not limited this way.
     staff = desk.login_as("Front Desk")
     assert all(staff.get("/admin/").status_code == 200 for _ in range(125))
+
+
+def test_a_staff_member_signs_in_with_a_code_by_sms(desk, sms):
+    """SMS as the second factor: set up with a phone, then every sign-in asks for the code sent."""
+    import re
+
+    from tests.messaging import configure
+
+    configure(sms=sms)
+    user = desk.make_user("Manager")
+    browser, _response = desk.login(user.email)
+    page = browser.get("/tf-setup")
+    assert page.status_code == 200 and 'value="sms"' in page.get_data(as_text=True)
+    chosen = browser.post("/tf-setup", data={"setup": "sms", "phone": "01711-555666"})
+    assert chosen.status_code in (200, 302), chosen.get_data(as_text=True)[-1500:]
+    [text] = sms.accepted
+    assert text["msisdn"] == "8801711555666"
+    code = re.search(r"\b(\d{6})\b", text["sms"]).group(1)
+    confirmed = browser.post(chosen.headers.get("Location") or "/tf-validate",
+                             data={"code": code}, follow_redirects=False)
+    assert confirmed.status_code == 302, confirmed.get_data(as_text=True)[-1500:]
+    db.session.expire_all()
+    assert db.session.get(type(user), user.id).tf_primary_method == "sms"
+    browser.get("/logout")
+    again, response = desk.login(user.email)
+    assert "/tf-validate" in response.headers["Location"]
+    assert len(sms.accepted) == 2
+    second = re.search(r"\b(\d{6})\b", sms.accepted[-1]["sms"]).group(1)
+    assert again.post("/tf-validate", data={"code": second}).status_code == 302
+    assert again.get("/admin/").status_code == 200

@@ -68,6 +68,8 @@ pytestmark = pytest.mark.slow
 ALLOWED_WORDS = {
     "bKash", "Nagad", "SSLCommerz", "WhatsApp", "SMS", "NID", "VAT", "BIN", "PDF", "CSV",
     "XLSX", "QR", "ID", "IP", "UTF", "MB", "BDT", "English",
+    # The providers and protocols of messages, as their settings name them.
+    "SMTP", "SSL", "Wireless", "API", "Cloud", "SID", "Meta",
 }
 # Latin that is data, not interface: e-mail and web addresses, record numbers such as
 # locker "A-101" or invoice "INV-2026-000001", a timezone ("Asia/Dhaka"), a browser's
@@ -81,6 +83,11 @@ ALLOWED_PATTERNS = re.compile(
     r"|\b[A-Za-z]+/\d[\w.]*"
     r"|\.[a-z]{3,4}\b"
     r"|\{\w+(?::\w+)?\}"
+    # A message template's placeholders ("{{ client_name }}"), and the words a setting
+    # is written in ("sms -3", "starttls, ssl or none").
+    r"|\{\{\s*\w+\s*\}\}"
+    r"|\b(?:email|sms|whatsapp)\s+[+-]?\d+\b"
+    r"|\b(?:starttls|ssl|none)\b"
     r"|\b(?:Ctrl|Alt|Shift)\+\w\b"
 )
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’_]*")

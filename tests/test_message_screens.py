@@ -33,10 +33,10 @@ def _template(kind, channel, language):
 
 def _client(desk, **fields):
     user = desk.make_user("Front Desk")
+    fields.setdefault("email", "r@example.com")
     return client_service.register_client(
         branch_id=desk.make_branch().id, full_name="Rahima Begum", phone="+8801811000001",
-        email="r@example.com", by_user_id=user.id, preferred_language=Language.BENGALI,
-        **fields)
+        by_user_id=user.id, preferred_language=Language.BENGALI, **fields)
 
 
 def test_a_manager_edits_a_template_and_an_unknown_placeholder_is_refused(desk):
@@ -57,8 +57,10 @@ def test_a_manager_edits_a_template_and_an_unknown_placeholder_is_refused(desk):
     assert _template(MessageKind.REMINDER, Channel.SMS, Language.ENGLISH).body == \
         "Locker {{ locker_number }} ends {{ expiry_date }}"
     logged = db.session.execute(db.select(ActivityLog).where(
-        ActivityLog.model == "MessageTemplate")).scalars().all()
+        ActivityLog.model == "MessageTemplate", ActivityLog.object_id == str(template.id))
+        .order_by(ActivityLog.id)).scalars().all()
     assert logged and logged[-1].user_id == browser.user.id
+    assert logged[-1].changes["body"][1] == "Locker {{ locker_number }} ends {{ expiry_date }}"
     # Logic smuggled into the sandbox is refused too.
     attack = browser.post(url, data={"body": "{{ ''.__class__.__mro__ }}", "is_active": "y"})
     assert attack.status_code == 200 and "cannot be filled in" in attack.get_data(as_text=True)
@@ -216,3 +218,83 @@ def test_rotating_the_settings_key_keeps_every_secret_readable(desk, tmp_path):
     after = db.session.get(Setting, "whatsapp_token").value
     assert after != before and settings.get("whatsapp_token") == "wa-secret-token"
     assert len((tmp_path / "settings_keys").read_text().split()) == 2
+
+
+def test_the_background_jobs_page_shows_workers_queues_and_runs_a_failed_job_again(desk):
+    from rq import SimpleWorker
+
+    from app.extensions import AppContextJob
+    from app.extensions import rq
+
+    rq.queue("notifications").enqueue(_failing_job)
+    SimpleWorker([rq.queue("notifications")], connection=rq.connection,
+                 job_class=AppContextJob).work(burst=True, with_scheduler=False)
+    admin = desk.login_as("Super Admin")
+    page = admin.get("/admin/queues/").get_data(as_text=True)
+    assert "_failing_job" in page and "provider exploded" in page
+    assert "No worker is running" in page
+    job_id = rq.queue("notifications").failed_job_registry.get_job_ids()[0]
+    admin.post("/admin/queues/retry/", data={"queue": "notifications", "job_id": job_id})
+    assert rq.queue("notifications").count == 1
+    manager = desk.login_as("Manager")
+    assert manager.get("/admin/queues/").status_code == 200
+    assert manager.post("/admin/queues/retry/", data={"queue": "notifications",
+                                                      "job_id": job_id}).status_code == 403
+    assert desk.login_as("Front Desk").get("/admin/queues/").status_code == 403
+    desk.app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    desk.app.extensions["rq"]["redis"] = None
+    assert "Redis is not reachable" in admin.get("/admin/queues/").get_data(as_text=True)
+
+
+def _failing_job():
+    """A job whose provider call blew up."""
+    raise RuntimeError("provider exploded")
+
+
+def test_flask_rotate_settings_key_re_encrypts_the_secrets(desk, tmp_path):
+    from app.services import settings
+
+    desk.app.config["SETTINGS_KEYS"] = ""
+    desk.app.config["INSTANCE_DIR"] = tmp_path
+    settings.put("mail_password", "smtp-password")
+    db.session.commit()
+    result = desk.app.test_cli_runner().invoke(args=["rotate-settings-key"])
+    assert result.exit_code == 0 and "1 secret(s) re-encrypted" in result.output
+    db.session.expire_all()
+    assert settings.get("mail_password") == "smtp-password"
+    desk.app.config["SETTINGS_KEYS"] = "x" * 44
+    refused = desk.app.test_cli_runner().invoke(args=["rotate-settings-key"])
+    assert refused.exit_code != 0 and "environment" in refused.output
+
+
+def test_the_clients_list_sends_each_chosen_client_their_reminders(desk, sms):
+    from app.models import RentalTerm
+    from app.models import ZoneKind
+    from app.services import rentals
+
+    configure(sms=sms)
+    client = _client(desk, gender=None, email=None)
+    user = desk.make_user("Front Desk", branch=client.branch)
+    locker = desk.make_locker(zone=desk.make_zone(branch=client.branch, kind=ZoneKind.FAMILY))
+    rental = rentals.assign(locker.id, client.id, RentalTerm.MONTHLY, by_user_id=user.id)
+    run_worker()
+    before = len(sms.accepted)
+    browser, _response = desk.login(user.email)
+    page = browser.post("/admin/clients/action/", data={"action": "remind",
+                                                       "rowid": str(client.id)},
+                        follow_redirects=True)
+    assert "Reminders on their way to 1 client(s)" in page.get_data(as_text=True)
+    run_worker()
+    assert len(sms.accepted) == before + 1
+    page = browser.post("/admin/rentals/action/", data={"action": "remind",
+                                                       "rowid": str(rental.id)},
+                        follow_redirects=True)
+    assert "Reminders on their way for 1 rental(s)" in page.get_data(as_text=True)
+    run_worker()
+    assert len(sms.accepted) == before + 2
+    accountant = desk.login_as("Accountant")
+    accountant.post("/admin/rentals/action/", data={"action": "remind", "rowid": str(rental.id)})
+    run_worker()
+    assert len(sms.accepted) == before + 2  # an accountant may not send messages
+    log = browser.get("/admin/notifications/").get_data(as_text=True)
+    assert 'id="channel-states"' in log and "SMS: On" in log and "Email: Off" in log

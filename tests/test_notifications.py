@@ -16,6 +16,7 @@ from app.models import MessageKind
 from app.models import MessageStatus
 from app.models import Notification
 from app.models import PaymentMethod
+from app.models import RentalStatus
 from app.models import RentalTerm
 from app.models import ZoneKind
 from app.models import utcnow
@@ -539,3 +540,94 @@ def test_waitlist_offer_reservation_lapse_and_abandonment_are_told(desk, sms):
     texts = " ".join(entry["sms"] for entry in sms.accepted)
     assert "W-007" in texts and "রিজার্ভ" in texts and "W-008" in texts
     assert rental.id in {m.rental_id for m in _messages()}
+
+
+def test_managers_get_one_morning_digest_in_their_language(desk, smtp, sms):
+    """Expiring today, overdue, lapsing and failed messages, to each manager once, in Bengali."""
+    from app.services import digest
+
+    configure(smtp, sms)
+    rental = _rental_ending_in(desk, 0, phone="+8801711000031")
+    rental.ends_at = utcnow() + timedelta(minutes=30)
+    late = _rental_ending_in(desk, -2, phone="+8801711000032")
+    late.status = RentalStatus.EXPIRED
+    db.session.commit()
+    failed = _messages()[0]
+    failed.status, failed.error = S.FAILED, "SSL Wireless 4026: blocked"
+    db.session.commit()
+    desk.make_user("Manager", email="boss@gym.example", locale="bn")
+    desk.make_user("Front Desk", email="desk2@gym.example")
+    assert digest.send_all() == 1
+    assert digest.send_all() == 0  # once a day, however often the job runs
+    [mail] = [m for m in smtp.mailbox.messages if m["To"] == "boss@gym.example"]
+    text = mail.get_body().get_content()
+    assert "R-000" in text and "R-002" in text and "4026" in text
+    assert "আজ" in mail["Subject"] or "লকার ডেস্ক" in mail["Subject"]
+
+
+@pytest.mark.parametrize("language", [Language.ENGLISH, Language.BENGALI])
+def test_every_kind_of_message_goes_out_on_every_channel_in_both_languages(desk, smtp, sms,
+                                                                           whatsapp, language):
+    """The shipped templates of all eight kinds, filled in and accepted by all three providers.
+
+    The WhatsApp server knows each template by name, language and parameter count, as
+    Meta's approval does, so a template whose placeholders drift from it fails here.
+    """
+    from app.models import Payment
+
+    configure(smtp, sms, whatsapp)
+    user, client = _register(desk, language)
+    zone = desk.make_zone(branch=client.branch, kind=ZoneKind.WOMEN)
+    locker = desk.make_locker(zone=zone, number="W-100")
+    rental = rentals.assign(locker.id, client.id, RentalTerm.MONTHLY, by_user_id=user.id,
+                            pay_now=PaymentMethod.CASH)
+    payment = db.session.execute(db.select(Payment)).scalar_one()
+    for message in _messages():
+        message.status = S.CANCELLED
+    db.session.commit()
+    deadline = (utcnow() + timedelta(hours=20)).isoformat(timespec="seconds")
+    for kind in MessageKind:
+        if kind is MessageKind.CAMPAIGN:
+            continue
+        notifications.write(kind, client.id, dedupe=f"matrix:{kind.name}", rental_id=rental.id,
+                            payment_id=payment.id if kind is MessageKind.RECEIPT else None,
+                            facts={"days": 3, "deadline": deadline})
+    db.session.commit()
+    notifications.send_due()
+    run_worker()
+    matrix = [m for m in _messages() if m.dedupe_key.startswith("matrix:")]
+    assert len(matrix) == 8 * 3
+    assert {m.status for m in matrix} == {S.SENT}, [(m.kind, m.channel, m.error) for m in matrix]
+    assert len(smtp.mailbox.messages) == 8 and len(sms.accepted) == 8
+    assert {entry["template"] for entry in whatsapp.sent} == {
+        "locker_welcome", "locker_assigned", "locker_receipt", "locker_expiry_reminder",
+        "locker_overdue", "locker_reservation_lapsed", "locker_waitlist_offer",
+        "locker_abandoned"}
+    assert all(entry["language"] == language.value for entry in whatsapp.sent)
+    bengali = language is Language.BENGALI
+    for text in [entry["sms"] for entry in sms.accepted] + [m["Subject"] for m in
+                                                            smtp.mailbox.messages]:
+        assert any("\u0985" <= char <= "\u09b9" for char in text) is bengali, text
+    assert all("{{" not in m.body for m in matrix)
+    if not bengali:  # an English SMS stays 7-bit, amounts included
+        assert {entry["sms_type"] for entry in sms.accepted} == {"EN"}
+
+
+@pytest.mark.databases("sqlite")
+@pytest.mark.parametrize(("dhaka", "waits_until"), [
+    ("22:30", "08:00 next day"), ("03:00", "08:00"), ("08:00", None), ("12:00", None),
+    ("20:59", None), ("21:00", "08:00 next day"),
+])
+def test_quiet_hours_cross_midnight_in_dhaka_time(app, dhaka, waits_until):
+    from datetime import datetime
+
+    with app.app_context():
+        hour, minute = map(int, dhaka.split(":"))
+        # 2026-12-02 in Dhaka (UTC+6), stored as naive UTC.
+        moment = datetime(2026, 12, 2, hour, minute) - timedelta(hours=6)
+        due = notifications.after_quiet_hours(moment)
+        if waits_until is None:
+            assert due == moment
+        else:
+            day = 3 if "next day" in waits_until else 2
+            assert due == datetime(2026, 12, day, 8, 0) - timedelta(hours=6)

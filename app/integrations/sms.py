@@ -8,17 +8,24 @@ the HTTP status. No delivery report exists in the public API, so an SMS ends at
 "sent" (accepted by the provider).
 """
 
+import secrets
 from dataclasses import dataclass
 
 import requests
 from flask import current_app
+from flask_security.utils import SmsSenderBaseClass
+from flask_security.utils import SmsSenderFactory
 
 from app.integrations import AlreadyAccepted
+from app.integrations import Message
 from app.integrations import PermanentFailure
 from app.integrations import Sent
 from app.integrations import TemporaryFailure
+from app.services import phones
 from app.services import settings
 
+# The name SECURITY_SMS_SERVICE gives this sender.
+LOGIN_CODE_SERVICE = "SSLWireless"
 # Worth another try later: too many requests, balance/quota, TPS, too many OTPs, internal error.
 RETRY_CODES = {4029, 4030, 4031, 4033, 5000}
 DUPLICATE = 4023
@@ -67,7 +74,11 @@ def segments(text):
 
 
 def msisdn(phone):
-    """+8801711123456 → 8801711123456, as the API wants it."""
+    """+8801711123456 (or 01711-123456, as a form may pass it on) → 8801711123456, as the API wants."""
+    try:
+        phone = phones.normalise_bd_mobile(phone)
+    except phones.InvalidPhone:
+        pass  # sent as typed: the gateway says what is wrong with it
     return "".join(char for char in phone if char.isdigit())
 
 
@@ -99,3 +110,23 @@ def send(config, message):
     if code in RETRY_CODES or response.status_code >= 500:
         raise TemporaryFailure(reason)
     raise PermanentFailure(reason)
+
+
+class LoginCodeSender(SmsSenderBaseClass):
+    """Flask-Security's SMS sender for two-factor sign-in codes, over the same SSL Wireless account.
+
+    A code is needed while the staff member waits at the login page, so it is
+    sent at once, not through the queue. With SMS not set up the sending fails
+    and Flask-Security says it could not send the code.
+    """
+
+    def send_sms(self, from_number, to_number, msg):
+        config = configured()
+        if config is None:
+            raise PermanentFailure("SMS is not set up.")
+        send(config, Message(reference=f"tf{secrets.token_hex(8)}", recipient=to_number, body=msg))
+
+
+def install_login_codes():
+    """Let Flask-Security send two-factor codes by SMS through this module (SECURITY_SMS_SERVICE)."""
+    SmsSenderFactory.senders[LOGIN_CODE_SERVICE] = LoginCodeSender

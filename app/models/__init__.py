@@ -44,6 +44,8 @@ from app.models.lost_found import LostItemStatus
 from app.models.maintenance import MaintenanceTicket
 from app.models.maintenance import TicketPriority
 from app.models.maintenance import TicketStatus
+from app.models.notifications import Campaign
+from app.models.notifications import CampaignStatus
 from app.models.notifications import Channel
 from app.models.notifications import ConsentChange
 from app.models.notifications import MessageKind
@@ -67,6 +69,8 @@ from app.models.waitlist import WaitlistEntry
 from app.models.waitlist import WaitlistStatus
 
 __all__ = [
+    "Campaign",
+    "CampaignStatus",
     "Channel",
     "ConsentChange",
     "MessageKind",

@@ -34,10 +34,12 @@ class MessageKind(LabelledEnum):
     RESERVATION_LAPSED = "reservation_lapsed"
     WAITLIST_OFFER = "waitlist_offer"
     ABANDONED = "abandoned"
+    CAMPAIGN = "campaign"  # words from the campaign, not from a template
 
     @classmethod
     def _labels(cls):
-        return {cls.WELCOME: _l("Welcome"), cls.ASSIGNMENT: _l("Locker assigned"),
+        return {cls.CAMPAIGN: _l("Campaign"), cls.WELCOME: _l("Welcome"),
+                cls.ASSIGNMENT: _l("Locker assigned"),
                 cls.RECEIPT: _l("Payment receipt"), cls.REMINDER: _l("Expiry reminder"),
                 cls.OVERDUE: _l("Overdue notice"),
                 cls.RESERVATION_LAPSED: _l("Reservation lapsed"),
@@ -110,6 +112,7 @@ class Notification(db.Model):
     invoice_id = db.Column(db.ForeignKey("invoice.id"))
     payment_id = db.Column(db.ForeignKey("payment.id"))
     event_id = db.Column(db.Integer, index=True)  # the DomainEvent it tells of, if any
+    campaign_id = db.Column(db.ForeignKey("campaign.id"), index=True)
     # Facts only the trigger knows (days to expiry, an offer's deadline), for the placeholders.
     facts = db.Column(JSONText)
     # Reminders and campaigns wait out quiet hours; messages from the desk go at once.
@@ -143,6 +146,53 @@ class Notification(db.Model):
 
     def __str__(self):
         return f"{self.kind.label} · {self.channel.label} · {self.recipient or ''}"
+
+
+class CampaignStatus(LabelledEnum):
+    """A campaign is drafted, then sent once."""
+
+    DRAFT = "draft"
+    SENDING = "sending"
+    CANCELLED = "cancelled"
+
+    @classmethod
+    def _labels(cls):
+        return {cls.DRAFT: _l("Draft"), cls.SENDING: _l("Sent out"),
+                cls.CANCELLED: _l("Cancelled")}
+
+
+class Campaign(TimestampMixin, db.Model):
+    """One message to a chosen audience ("Women's zone, expiring this month") (SPEC N5).
+
+    The audience is stored as the filters staff chose; who it reaches is worked
+    out when it is sent, and only clients who said yes to the channel get it.
+    Each message goes out as a Notification (and is logged and retried like any
+    other), `per_minute` at most.
+    """
+
+    id = db.Column(db.Integer, primary_key=True)
+    branch_id = db.Column(db.ForeignKey("branch.id"), index=True)
+    name = db.Column(db.String(120), nullable=False)
+    channel = enum_column(Channel)
+    subject = db.Column(db.String(200))
+    body_bn = db.Column(db.Text, nullable=False)
+    body_en = db.Column(db.Text, nullable=False)
+    zone_id = db.Column(db.ForeignKey("zone.id"))
+    expiring_within_days = db.Column(db.Integer)
+    holders_only = db.Column(db.Boolean, nullable=False, default=True)
+    per_minute = db.Column(db.Integer, nullable=False, default=60)
+    status = enum_column(CampaignStatus, default=CampaignStatus.DRAFT, index=True,
+                         constraint_name="campaignstatus")
+    recipients = db.Column(db.Integer)
+    started_at = db.Column(db.DateTime)
+    created_by_id = db.Column(db.ForeignKey("user.id", ondelete="SET NULL"))
+    started_by_id = db.Column(db.ForeignKey("user.id", ondelete="SET NULL"))
+
+    branch = db.relationship("Branch")
+    zone = db.relationship("Zone")
+
+    def __str__(self):
+        return self.name
 
 
 class ConsentChange(db.Model):

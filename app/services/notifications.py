@@ -52,6 +52,7 @@ from app.integrations import email as email_channel
 from app.integrations import sms as sms_channel
 from app.integrations import whatsapp as whatsapp_channel
 from app.models import Branch
+from app.models import Campaign
 from app.models import Channel
 from app.models import Client
 from app.models import ClientStatus
@@ -286,6 +287,12 @@ def context(notification, language):
     def digits(text):
         return bengali_digits(str(text)) if bengali else str(text)
 
+    def taka(poisha):
+        if notification.channel is Channel.SMS and not bengali:
+            # "৳" alone would make an English SMS UCS-2: 70 characters a part instead of 160.
+            return f"Tk {money.taka_figure(poisha)}"
+        return money.format_taka(poisha, bengali=bengali)
+
     def day(value):
         return digits(clock.local_day(value, timezone).strftime("%d/%m/%Y")) if value else ""
 
@@ -299,9 +306,9 @@ def context(notification, language):
         owed = billing.owed_on_locker(rental.locker_id, rental.client_id)
         if notification.kind is MessageKind.REMINDER:
             owed = owed or _renewal_price(rental)
-        values["amount"] = money.format_taka(owed, bengali=bengali) if owed else ""
+        values["amount"] = taka(owed) if owed else ""
     if facts.payment is not None:
-        values["amount"] = money.format_taka(facts.payment.amount_poisha, bengali=bengali)
+        values["amount"] = taka(facts.payment.amount_poisha)
         values["receipt_link"] = _receipt_link(facts.payment.id)
         facts.invoice = facts.invoice or facts.payment.invoice
     if facts.invoice is not None:
@@ -408,14 +415,14 @@ def write(kind, client_id, *, dedupe, branch_id=None, rental_id=None, invoice_id
             language=client.preferred_language or Language.BENGALI,
             branch_id=branch_id or client.branch_id, client_id=client.id, rental_id=rental_id,
             invoice_id=invoice_id, payment_id=payment_id, event_id=event_id, facts=facts,
-            respects_quiet_hours=quiet, due_at=_after_quiet_hours(utcnow()) if quiet else utcnow(),
+            respects_quiet_hours=quiet, due_at=after_quiet_hours(utcnow()) if quiet else utcnow(),
             by_user_id=by_user_id)
         db.session.add(notification)
         written.append(notification)
     return written
 
 
-def _after_quiet_hours(moment):
+def after_quiet_hours(moment):
     """`moment`, or the end of the quiet hours (Dhaka time) when it falls inside them."""
     hours = settings.quiet_hours()
     if hours is None:
@@ -551,21 +558,35 @@ def _compose(notification):
     if not recipient:
         return None, _l("The client cannot be reached on this channel any more (opted out or "
                         "no address).")
-    template = template_for(notification.kind, notification.channel, notification.language)
-    if template is None:
+    words = _words(notification)
+    if words is None:
         return None, _l("No active template for this message.")
-    language = template.language
+    language, body_template, subject_template = words
     with force_locale(language.value):
         values = context(notification, language)
     try:
-        body = render(template.body, values)
-        subject = render(template.subject, values) if template.subject else ""
+        body = render(body_template, values)
+        subject = render(subject_template, values) if subject_template else ""
     except TemplateError as exc:
         return None, exc.message
     if notification.channel is Channel.WHATSAPP:
         # Meta fills its approved copy; what we keep is our copy, filled the same way.
-        subject = template.whatsapp_name or ""
+        subject = template_for(notification.kind, Channel.WHATSAPP,
+                               notification.language).whatsapp_name or ""
     return (recipient, subject, body), None
+
+
+def _words(notification):
+    """(language, body, subject) to fill in: the campaign's, or the kind's template; None if none."""
+    if notification.campaign_id is not None:
+        campaign = db.session.get(Campaign, notification.campaign_id)
+        if notification.language is Language.ENGLISH:
+            return Language.ENGLISH, campaign.body_en, campaign.subject
+        return Language.BENGALI, campaign.body_bn, campaign.subject
+    template = template_for(notification.kind, notification.channel, notification.language)
+    if template is None:
+        return None
+    return template.language, template.body, template.subject
 
 
 def _claimable(now):
@@ -604,8 +625,8 @@ def deliver(notification_id):
         _update(notification_id, Notification.status == S.SENDING, status=S.UNCERTAIN,
                 error="The worker stopped while sending; it may have been sent.")
         return S.UNCERTAIN.name
-    if notification.respects_quiet_hours and _after_quiet_hours(now) > now:
-        _update(notification_id, Notification.status == S.QUEUED, due_at=_after_quiet_hours(now))
+    if notification.respects_quiet_hours and after_quiet_hours(now) > now:
+        _update(notification_id, Notification.status == S.QUEUED, due_at=after_quiet_hours(now))
         return S.QUEUED.name
     content = (notification.recipient, notification.subject, notification.body)
     if notification.body is None:
@@ -780,6 +801,16 @@ def remind_client_now(client_id, *, by_user_id):
             for message in remind_now(rental_id, by_user_id=by_user_id)]
 
 
+def send_due_quietly():
+    """send_due() from a screen: with Redis down the sweeper does it later, the desk goes on."""
+    try:
+        return send_due()
+    except Exception:
+        log.warning("Could not hand out due notifications now; the sweeper will.")
+        db.session.rollback()
+        return 0
+
+
 def enqueue_after_commit():
     """Hand staff-made notifications to the workers (the sweeper does it if Redis is down)."""
     ids = db.session.info.pop("notifications_to_enqueue", [])
@@ -875,7 +906,7 @@ def _write_reminders(branch_id, channel, offset, kind, start, end, now):
     db.session.rollback()
     if not rows:
         return 0
-    due = _after_quiet_hours(now)
+    due = after_quiet_hours(now)
     values = [{"dedupe_key": f"remind:{rental_id}:{ends_at:%Y%m%d}:{channel.value}:{offset}",
                "kind": kind.name, "channel": channel.name,
                "language": (language or Language.BENGALI).name, "branch_id": branch_id,
@@ -883,10 +914,10 @@ def _write_reminders(branch_id, channel, offset, kind, start, end, now):
                "respects_quiet_hours": True, "status": S.QUEUED.name, "due_at": due,
                "created_at": now, "attempts": 0}
               for rental_id, client_id, ends_at, language in rows]
-    return _insert_ignoring_duplicates(values)
+    return insert_ignoring_duplicates(values)
 
 
-def _insert_ignoring_duplicates(values):
+def insert_ignoring_duplicates(values, commit=True):
     """Insert notification rows, skipping any whose dedupe_key exists; returns how many went in."""
     table = Notification.__table__
     dialect = db.session.get_bind().dialect.name
@@ -902,8 +933,14 @@ def _insert_ignoring_duplicates(values):
         statement = table.insert().prefix_with("IGNORE")
     inserted = 0
     for start in range(0, len(values), 1000):
-        inserted += db.session.execute(statement, values[start:start + 1000]).rowcount
-    db.session.commit()
+        chunk = values[start:start + 1000]
+        if dialect == "postgresql":
+            # psycopg reports no row count for a batch; the ids of the rows it inserted tell.
+            inserted += len(db.session.execute(statement.returning(table.c.id), chunk).all())
+        else:
+            inserted += db.session.execute(statement, chunk).rowcount
+    if commit:
+        db.session.commit()
     return inserted
 
 

@@ -1,4 +1,4 @@
-"""Messages to clients: templates, the notification outbox and delivery log, consent changes
+"""Messages to clients: templates, the notification outbox and delivery log, campaigns, consent
 
 Revision ID: 0011
 Revises: 0010
@@ -47,7 +47,7 @@ def _grant_message_permissions(revoke=False):
 def upgrade():
     op.create_table('message_template',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.Enum('WELCOME', 'ASSIGNMENT', 'RECEIPT', 'REMINDER', 'OVERDUE', 'RESERVATION_LAPSED', 'WAITLIST_OFFER', 'ABANDONED', name='messagekind', native_enum=False, create_constraint=True, length=24), nullable=False),
+    sa.Column('kind', sa.Enum('WELCOME', 'ASSIGNMENT', 'RECEIPT', 'REMINDER', 'OVERDUE', 'RESERVATION_LAPSED', 'WAITLIST_OFFER', 'ABANDONED', 'CAMPAIGN', name='messagekind', native_enum=False, create_constraint=True, length=24), nullable=False),
     sa.Column('channel', sa.Enum('EMAIL', 'SMS', 'WHATSAPP', name='channel', native_enum=False, create_constraint=True, length=24), nullable=False),
     sa.Column('language', sa.Enum('BENGALI', 'ENGLISH', name='language', native_enum=False, create_constraint=True, length=24), nullable=False),
     sa.Column('subject', sa.String(length=200), nullable=True),
@@ -74,10 +74,39 @@ def upgrade():
     with op.batch_alter_table('consent_change', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_consent_change_client_id'), ['client_id'], unique=False)
 
+    op.create_table('campaign',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('branch_id', sa.Integer(), nullable=True),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('channel', sa.Enum('EMAIL', 'SMS', 'WHATSAPP', name='channel', native_enum=False, create_constraint=True, length=24), nullable=False),
+    sa.Column('subject', sa.String(length=200), nullable=True),
+    sa.Column('body_bn', sa.Text(), nullable=False),
+    sa.Column('body_en', sa.Text(), nullable=False),
+    sa.Column('zone_id', sa.Integer(), nullable=True),
+    sa.Column('expiring_within_days', sa.Integer(), nullable=True),
+    sa.Column('holders_only', sa.Boolean(), nullable=False),
+    sa.Column('per_minute', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('DRAFT', 'SENDING', 'CANCELLED', name='campaignstatus', native_enum=False, create_constraint=True, length=24), nullable=False),
+    sa.Column('recipients', sa.Integer(), nullable=True),
+    sa.Column('started_at', sa.DateTime(), nullable=True),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('started_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['branch_id'], ['branch.id'], name=op.f('fk_campaign_branch_id_branch')),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], name=op.f('fk_campaign_created_by_id_user'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['started_by_id'], ['user.id'], name=op.f('fk_campaign_started_by_id_user'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['zone_id'], ['zone.id'], name=op.f('fk_campaign_zone_id_zone')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_campaign'))
+    )
+    with op.batch_alter_table('campaign', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_campaign_branch_id'), ['branch_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_campaign_status'), ['status'], unique=False)
+
     op.create_table('notification',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('dedupe_key', sa.String(length=120), nullable=False),
-    sa.Column('kind', sa.Enum('WELCOME', 'ASSIGNMENT', 'RECEIPT', 'REMINDER', 'OVERDUE', 'RESERVATION_LAPSED', 'WAITLIST_OFFER', 'ABANDONED', name='messagekind', native_enum=False, create_constraint=True, length=24), nullable=False),
+    sa.Column('kind', sa.Enum('WELCOME', 'ASSIGNMENT', 'RECEIPT', 'REMINDER', 'OVERDUE', 'RESERVATION_LAPSED', 'WAITLIST_OFFER', 'ABANDONED', 'CAMPAIGN', name='messagekind', native_enum=False, create_constraint=True, length=24), nullable=False),
     sa.Column('channel', sa.Enum('EMAIL', 'SMS', 'WHATSAPP', name='channel', native_enum=False, create_constraint=True, length=24), nullable=False),
     sa.Column('language', sa.Enum('BENGALI', 'ENGLISH', name='language', native_enum=False, create_constraint=True, length=24), nullable=False),
     sa.Column('branch_id', sa.Integer(), nullable=True),
@@ -86,6 +115,7 @@ def upgrade():
     sa.Column('invoice_id', sa.Integer(), nullable=True),
     sa.Column('payment_id', sa.Integer(), nullable=True),
     sa.Column('event_id', sa.Integer(), nullable=True),
+    sa.Column('campaign_id', sa.Integer(), nullable=True),
     sa.Column('facts', sa.Text(), nullable=True),
     sa.Column('respects_quiet_hours', sa.Boolean(), nullable=False),
     sa.Column('status', sa.Enum('QUEUED', 'SENDING', 'SENT', 'DELIVERED', 'READ', 'FAILED', 'UNCERTAIN', 'EXPIRED', 'CANCELLED', name='messagestatus', native_enum=False, create_constraint=True, length=24), nullable=False),
@@ -105,6 +135,7 @@ def upgrade():
     sa.Column('by_user_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['branch_id'], ['branch.id'], name=op.f('fk_notification_branch_id_branch')),
     sa.ForeignKeyConstraint(['by_user_id'], ['user.id'], name=op.f('fk_notification_by_user_id_user'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], name=op.f('fk_notification_campaign_id_campaign')),
     sa.ForeignKeyConstraint(['client_id'], ['client.id'], name=op.f('fk_notification_client_id_client')),
     sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], name=op.f('fk_notification_invoice_id_invoice')),
     sa.ForeignKeyConstraint(['payment_id'], ['payment.id'], name=op.f('fk_notification_payment_id_payment')),
@@ -114,6 +145,7 @@ def upgrade():
     )
     with op.batch_alter_table('notification', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notification_branch_id'), ['branch_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notification_campaign_id'), ['campaign_id'], unique=False)
         batch_op.create_index('ix_notification_channel_sent', ['channel', 'sent_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_notification_client_id'), ['client_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_notification_created_at'), ['created_at'], unique=False)
@@ -123,7 +155,6 @@ def upgrade():
         batch_op.create_index('ix_notification_status_due', ['status', 'due_at'], unique=False)
 
     _grant_message_permissions()
-
 
 def downgrade():
     _grant_message_permissions(revoke=True)
@@ -135,9 +166,15 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_notification_created_at'))
         batch_op.drop_index(batch_op.f('ix_notification_client_id'))
         batch_op.drop_index('ix_notification_channel_sent')
+        batch_op.drop_index(batch_op.f('ix_notification_campaign_id'))
         batch_op.drop_index(batch_op.f('ix_notification_branch_id'))
 
     op.drop_table('notification')
+    with op.batch_alter_table('campaign', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_campaign_status'))
+        batch_op.drop_index(batch_op.f('ix_campaign_branch_id'))
+
+    op.drop_table('campaign')
     with op.batch_alter_table('consent_change', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consent_change_client_id'))
 
