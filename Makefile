@@ -65,6 +65,7 @@ bench: $(VENV)/.installed-tests translations browser-packages
 	$(BIN)/python bench/imports.py
 	$(BIN)/python bench/quick_search.py
 	$(BIN)/python bench/documents.py
+	$(BIN)/python bench/reminders.py
 	REDIS_URL=redis://127.0.0.1:6379/11 $(BIN)/python bench/grid.py
 
 clean:

@@ -29,6 +29,7 @@ from openpyxl import load_workbook
 from app.extensions import db
 from app.models import ActivityAction
 from app.models import ActivityLog
+from app.models import Campaign
 from app.models import Channel
 from app.models import Coupon
 from app.models import CouponKind
@@ -157,6 +158,8 @@ def _make_one_of_everything(desk):
                     ip="=ip", user_agent="+agent", branch=branch),
         MessageTemplate(kind=MessageKind.WELCOME, channel=Channel.EMAIL, language=Language.ENGLISH,
                         subject="=subject", body="+body {{ client_name }}"),
+        Campaign(name="=campaign", channel=Channel.SMS, branch=branch, body_bn="+body",
+                 body_en="-body", subject="@subject"),
         Notification(dedupe_key="=key", kind=MessageKind.WELCOME, channel=Channel.SMS,
                      language=Language.ENGLISH, branch=branch, client=client,
                      recipient="=recipient", body="@body", provider_id="-id", error="+error"),

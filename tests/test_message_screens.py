@@ -88,6 +88,10 @@ def test_the_preview_fills_the_draft_for_a_client_and_counts_sms_parts(desk):
     assert result["body"].startswith("স্বাগতম Rahima Begum!")
     assert result["encoding"] == "UCS-2" and result["parts"] == 2
     assert result["characters"] == len(result["body"])
+    # A client without a locker yet: the locker is shown by an example.
+    example = browser.post(f"/admin/message_templates/preview/?id={template.id}", data={
+        "body": "লকার {{ locker_number }}", "client": "01811-000001"}).get_json()
+    assert example["body"] == "লকার M-014"
     unknown = browser.post(f"/admin/message_templates/preview/?id={template.id}", data={
         "body": "{{ nope }}", "client": str(client.id)})
     assert unknown.status_code == 400 and "Unknown placeholder" in unknown.get_json()["error"]

@@ -7,6 +7,7 @@ from admin_views.base import SecuredView
 from app.extensions import db
 from app.models import ActivityAction
 from app.models import ActivityLog
+from app.models import Campaign
 from app.models import Channel
 from app.models import Coupon
 from app.models import CouponKind
@@ -70,6 +71,8 @@ def _records(desk):
                         body="Welcome {{ client_name }}"),
         Notification(dedupe_key="walk", kind=MessageKind.WELCOME, channel=Channel.SMS,
                      language=Language.ENGLISH, branch=locker.branch, client=client),
+        Campaign(name="Eid", channel=Channel.SMS, branch=locker.branch, body_bn="ঈদ মোবারক",
+                 body_en="Eid Mubarak"),
     ]
     db.session.add_all(records)
     db.session.commit()

@@ -330,6 +330,22 @@ def _renewal_price(rental):
         return 0
 
 
+def _examples(language):
+    """Sample values for placeholders a previewed client has no record for."""
+    bengali = language is Language.BENGALI
+    soon = clock.today() + timedelta(days=3)
+
+    def digits(text):
+        return bengali_digits(text) if bengali else text
+
+    return {"locker_number": "M-014", "key_tag": "K-0142",
+            "expiry_date": digits(soon.strftime("%d/%m/%Y")),
+            "amount": money.format_taka(80000, bengali=bengali),
+            "invoice_number": "INV-2026-000123",
+            "receipt_link": current_app.config.get("PUBLIC_URL", "") + "/r/…",
+            "days": digits("3"), "deadline": digits(soon.strftime("%d/%m/%Y 18:00"))}
+
+
 def preview(body, subject, channel, client_id, kind):
     """{"subject", "body", "characters", "parts", "encoding"} of a draft for one client.
 
@@ -348,7 +364,12 @@ def preview(body, subject, channel, client_id, kind):
                          branch_id=client.branch_id, rental_id=rental.id if rental else None,
                          payment_id=payment.id if payment else None, facts={"days": 3})
     language = client.preferred_language or Language.BENGALI
-    values = context(draft, language)
+    with force_locale(language.value):
+        values = context(draft, language)
+    # What this client has no record of (no locker yet) is shown by an example, so the
+    # draft reads, and is counted, as a real message would.
+    for name, example in _examples(language).items():
+        values[name] = values[name] or example
     text = render(body, values)
     characters, parts, encoding = sms_channel.segments(text)
     return {"subject": render(subject, values) if subject else "", "body": text,
