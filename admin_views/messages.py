@@ -32,6 +32,7 @@ from admin_views.menu import MESSAGES
 from app.extensions import db
 from app.i18n import money
 from app.i18n import number
+from app.i18n import reads_bengali
 from app.models import Campaign
 from app.models import Channel
 from app.models import Client
@@ -44,6 +45,7 @@ from app.services import notifications
 from app.services.access import CREATE
 from app.services.access import EDIT
 from app.services.access import can
+from app.services.digits import bengali_digits
 from app.services.errors import Refusal
 
 LABELS = {
@@ -173,7 +175,8 @@ class NotificationView(SecuredModelView):
                                           _l("Written"))]
     column_sortable_list = ["created_at", "status", "channel", "sent_at"]
     column_default_sort = [("created_at", True), ("id", True)]
-    column_formatters = {"client": _client_column, "cost_poisha": _cost_column}
+    column_formatters = {"client": _client_column, "cost_poisha": _cost_column,
+                         "attempts": lambda v, c, m, n: number(m.attempts)}
     column_formatters_detail = column_formatters
     column_formatters_export = {"client": _client_column,
                                 "cost_poisha": lambda v, c, m, n: m.cost_poisha or ""}
@@ -220,7 +223,9 @@ def _monthly_costs():
         cells = [(number(by_channel.get(channel, (0, 0))[0]),
                   money(by_channel.get(channel, (0, 0))[1])) for channel in Channel]
         total = sum(cost for _count, cost in by_channel.values())
-        rows.append((format_date(date(year, month, 1), "MMMM y"), cells, money(total)))
+        month_name = format_date(date(year, month, 1), "MMMM y")
+        rows.append((bengali_digits(month_name) if reads_bengali() else month_name, cells,
+                     money(total)))
     return rows
 
 

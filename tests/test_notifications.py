@@ -631,3 +631,27 @@ def test_quiet_hours_cross_midnight_in_dhaka_time(app, dhaka, waits_until):
         else:
             day = 3 if "next day" in waits_until else 2
             assert due == datetime(2026, 12, day, 8, 0) - timedelta(hours=6)
+
+
+def _press_remind(rental_id, user_id):
+    try:
+        notifications.remind_now(rental_id, by_user_id=user_id)
+    except notifications.NothingToSend as exc:
+        return f"refused: {exc.message}"
+    return "sent"
+
+
+@pytest.mark.race
+def test_send_reminder_now_twice_from_two_tabs_sends_once(desk, sms):
+    """Two presses at the same moment: the rental's lock lets one through, the other is told."""
+    from tests.races import race
+
+    configure(sms=sms)
+    rental = _rental_ending_in(desk, 5, phone="+8801711000041")
+    user = desk.make_user("Front Desk")
+    outcomes = race(desk.app, _press_remind, [(rental.id, user.id), (rental.id, user.id)])
+    assert sorted(outcome.split(":")[0] for outcome in outcomes) == ["refused", "sent"], outcomes
+    assert any("not sent twice" in outcome for outcome in outcomes)
+    notifications.send_due()
+    run_worker()
+    assert len([e for e in sms.accepted if e["msisdn"] == "8801711000041"]) == 1

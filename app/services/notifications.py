@@ -127,6 +127,8 @@ MAX_ATTEMPTS = 8
 REENQUEUE_AFTER = timedelta(minutes=5)
 SWEEP_BATCH = 500
 RECEIPT_LINK_DAYS = 90
+# "Send reminder now" pressed again this soon (a double click, a second tab) sends nothing.
+MANUAL_REMINDER_GAP = timedelta(minutes=10)
 _silenced = contextvars.ContextVar("notifications_silenced", default=False)
 
 
@@ -790,7 +792,8 @@ def retry(notification_id, *, by_user_id):
 @desk_action
 def remind_now(rental_id, *, by_user_id):
     """Staff send the rental's reminder (or overdue notice) now, on every channel the client allows."""
-    rental = db.session.get(Rental, rental_id)
+    # Locked: a second press (a double click, another tab) waits, then sees the first.
+    rental = db.session.get(Rental, rental_id, with_for_update=True)
     if rental is None:
         raise Refusal(_l("That rental does not exist."))
     now = utcnow()
@@ -803,6 +806,15 @@ def remind_now(rental_id, *, by_user_id):
     if not written:
         raise NothingToSend(_l("%(client)s cannot be reached on any channel (no address, opted "
                                "out, or no template).", client=rental.client.full_name))
+    with db.session.no_autoflush:  # the ones just written are not "recent" yet
+        recent = db.session.execute(db.select(Notification.created_at).where(
+            Notification.rental_id == rental.id, Notification.dedupe_key.startswith("manual:"),
+            Notification.created_at > now - MANUAL_REMINDER_GAP)
+            .order_by(Notification.created_at.desc()).limit(1)).scalar_one_or_none()
+    if recent is not None:
+        raise NothingToSend(_l("A reminder for locker %(number)s was sent %(minutes)d minute(s) "
+                               "ago; it is not sent twice.", number=rental.locker.number,
+                               minutes=int((now - recent).total_seconds() // 60)))
     db.session.flush()
     audit.record(audit.ActivityAction.CREATE, model="Notification", object_id=rental.id,
                  summary=f"reminder sent now for rental {rental.id} ({len(written)} message(s))")
