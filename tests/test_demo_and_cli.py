@@ -1,5 +1,7 @@
 """The demo data and the commands a real install uses."""
 
+import pytest
+
 from app.extensions import db
 from app.models import Branch
 from app.models import Client
@@ -39,6 +41,8 @@ def _latest_status(change, owner_column):
     return dict(rows.all())
 
 
+# What the demo contains is the loader's business; its history on each database is checked below.
+@pytest.mark.databases("sqlite")
 def test_demo_data_builds_a_believable_branch(app, desk):
     """One branch, 3 floors, the asked-for lockers and clients, a year of rentals."""
     result = app.test_cli_runner().invoke(args=["demo-data", "--lockers", "40", "--clients", "60"])

@@ -59,7 +59,7 @@ from app.services.access import SUPER_ADMIN
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES_PER_RULE = 4
+EXAMPLES_PER_RULE = 2
 ANONYMOUS = "anonymous"
 ROLES = (FRONT_DESK, ANONYMOUS, SUPER_ADMIN, MANAGER, ACCOUNTANT)
 # Numbers no id column holds, written as a crafted URL or form would carry them.

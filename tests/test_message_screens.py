@@ -22,7 +22,7 @@ from tests.messaging import configure
 from tests.messaging import run_worker
 
 S = MessageStatus
-pytestmark = pytest.mark.databases("sqlite", "postgresql")
+pytestmark = pytest.mark.databases("sqlite")
 
 
 def _template(kind, channel, language):

@@ -46,6 +46,7 @@ def _messages(kind=None):
     return db.session.execute(query).scalars().all()
 
 
+@pytest.mark.databases("sqlite")
 @pytest.mark.parametrize("language", [Language.ENGLISH, Language.BENGALI])
 def test_a_new_client_is_welcomed_on_every_channel_they_chose(desk, smtp, sms, whatsapp,
                                                              language):
@@ -74,12 +75,14 @@ def test_a_new_client_is_welcomed_on_every_channel_they_chose(desk, smtp, sms, w
     assert client.id == written[0].client_id
 
 
+@pytest.mark.databases("sqlite")
 def test_a_client_who_opted_out_or_has_no_address_gets_nothing_there(desk, smtp, sms, whatsapp):
     configure(smtp, sms, whatsapp)
     _register(desk, Language.ENGLISH, email=None, whatsapp=False)
     assert [message.channel for message in _messages()] == [Channel.SMS]
 
 
+@pytest.mark.databases("sqlite")
 def test_a_channel_without_credentials_is_off_and_its_messages_wait(desk, sms):
     """Nothing configured for SMS: the welcome waits, and goes once the channel is set up."""
     configure()
@@ -486,6 +489,7 @@ def test_the_reminder_schedule_writes_each_reminder_once(desk, smtp, sms, whatsa
     assert notifications.sweep_reminders() == 0
 
 
+@pytest.mark.databases("sqlite")
 def test_reminders_respect_opt_outs_renewals_and_quiet_hours(desk, sms):
     from app.services import settings
 
@@ -506,6 +510,7 @@ def test_reminders_respect_opt_outs_renewals_and_quiet_hours(desk, sms):
     assert notifications.send_due() == 0 and not sms.accepted
 
 
+@pytest.mark.databases("sqlite")
 def test_a_client_who_says_no_is_never_messaged_even_what_was_waiting(desk, sms):
     configure()  # SMS not set up yet: the welcome waits
     _user, client = _register(desk, Language.ENGLISH, email=None, whatsapp=False)
@@ -554,6 +559,7 @@ def test_waitlist_offer_reservation_lapse_and_abandonment_are_told(desk, sms):
     assert rental.id in {m.rental_id for m in _messages()}
 
 
+@pytest.mark.databases("sqlite")
 def test_managers_get_one_morning_digest_in_their_language(desk, smtp, sms):
     """Expiring today, overdue, lapsing and failed messages, to each manager once, in Bengali."""
     from app.services import digest
