@@ -4,6 +4,8 @@ The rules and their transactions live in app.services.billing; these screens
 collect input, check permissions and show the service's refusals.
 """
 
+import json
+
 from flask import abort
 from flask import flash
 from flask import redirect
@@ -13,6 +15,7 @@ from flask_admin.model.template import EndpointLinkRowAction
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from markupsafe import Markup
 from wtforms import IntegerField
 from wtforms import SelectField
 from wtforms import StringField
@@ -28,16 +31,21 @@ from admin_views.base import SecuredView
 from admin_views.base import id_arg
 from admin_views.base import local_target
 from admin_views.base import user_branch_id
+from admin_views.filters import branch_day_filters
 from admin_views.labels import COLUMN_LABELS
+from admin_views.labels import labels_for
 from admin_views.maintenance import show_refusal
 from admin_views.menu import MONEY
 from app.extensions import db
 from app.i18n import money
 from app.models import Branch
+from app.models import GatewayTransaction
 from app.models import Invoice
 from app.models import Payment
 from app.models import PaymentMethod
 from app.services import billing
+from app.services import online_payments
+from app.services import qr
 from app.services.access import CREATE
 from app.services.access import EDIT
 from app.services.access import can
@@ -93,15 +101,56 @@ class InvoiceView(SecuredModelView):
         return super().details_view()
 
 
+def _exchanges_column(view, context, model, name):
+    # The ledger's raw record of each call, secrets already redacted by the client.
+    return Markup("<pre class=\"small mb-0\">{}</pre>").format(
+        json.dumps(model.exchanges or [], ensure_ascii=False, indent=1, default=str))
+
+
+class GatewayTransactionView(SecuredModelView):
+    """The ledger of online payment attempts, read-only: gateways and the job write it."""
+
+    permission_module = "payments"
+    allow_create = allow_edit = allow_delete = False
+    can_view_details = True
+    column_list = ["created_at", "gateway", "invoice", "client", "amount_poisha", "status",
+                   "transaction_id", "reference"]
+    column_details_list = ["created_at", "updated_at", "gateway", "status", "invoice", "client",
+                           "branch", "amount_poisha", "currency", "reference",
+                           "gateway_reference", "transaction_id", "payment", "link", "checks",
+                           "next_check_at", "error", "exchanges"]
+    column_filters = ["gateway", "status",
+                      *branch_day_filters(GatewayTransaction.created_at,
+                                          GatewayTransaction.branch_id, _l("Started"))]
+    column_searchable_list = ["reference", "transaction_id", "gateway_reference"]
+    column_default_sort = ("id", True)
+    column_sortable_list = ["created_at", "amount_poisha"]
+    column_labels = labels_for("GatewayTransaction")
+    column_formatters = {"amount_poisha": _money_column, "exchanges": _exchanges_column}
+    column_formatters_export = {"amount_poisha": lambda v, c, m, n: taka_cell(m.amount_poisha)}
+    column_export_exclude_list = ["exchanges"]
+
+
 def invoice_facts(invoice):
-    """What the invoice pages show: its state, running balance, payments and what the user may do."""
+    """What the invoice pages show: its state, running balance, payments and what the user may do.
+
+    Also its online side: the payment link that still works (with its QR code
+    for the client's phone) and every attempt to pay through a gateway.
+    """
     received = billing.totals(invoice)
     payments = list(db.session.execute(db.select(Payment).where(Payment.invoice_id == invoice.id)
                                        .order_by(Payment.paid_at, Payment.id)).scalars())
+    link = online_payments.current_link(invoice.id)
+    link_url = online_payments.link_url(link) if link is not None else None
     return {"invoice": invoice, "state": billing.invoice_state(invoice), "received": received,
             "payments": [(p, billing.refundable(p)) for p in payments],
             "may_pay": can(current_user, "payments", CREATE),
-            "may_edit": can(current_user, "payments", EDIT)}
+            "may_edit": can(current_user, "payments", EDIT),
+            "payment_link": link, "payment_link_url": link_url,
+            "payment_link_qr": (qr.svg(link_url, css_class="payment-link-qr",
+                                       label=_("Payment link")) if link_url else None),
+            "gateways_on_offer": online_payments.gateways_on_offer(),
+            "gateway_attempts": online_payments.attempts_of(invoice.id)}
 
 
 class PayForm(DeskForm):
@@ -221,9 +270,10 @@ class PaymentDeskView(SecuredView):
             amount = _amount(form, "amount")
             if amount is not None:
                 try:
-                    billing.refund_payment(payment.id, amount, form.reason.data,
+                    # Money a gateway took goes back through that gateway first.
+                    online_payments.refund(payment.id, amount, form.reason.data,
                                            by_user_id=current_user.id)
-                except billing.BillingError as exc:
+                except (billing.BillingError, online_payments.PaymentError) as exc:
                     show_refusal(form, exc)
                 else:
                     flash(_("Refunded %(amount)s.", amount=money(amount)), "success")
@@ -246,6 +296,45 @@ class PaymentDeskView(SecuredView):
                 flash(_("Invoice %(number)s is cancelled.", number=invoice.number), "success")
                 return redirect(self._back(invoice.id))
         return self.render("admin/billing/cancel.html", form=form, invoice=invoice)
+
+    @expose(f"/link/<{ID_PATH}:invoice_id>/", methods=("POST",))
+    def make_link(self, invoice_id):
+        """A new payment link for what is open on the invoice, shown with its QR code."""
+        invoice = _visible(db.session.get(Invoice, invoice_id))
+        try:
+            online_payments.create_link(invoice.id, by_user_id=current_user.id)
+        except online_payments.PaymentError as exc:
+            flash(str(exc.message), "error")
+        else:
+            flash(_("Payment link made: the client can open it or scan its QR code."), "success")
+        return redirect(self._back(invoice.id))
+
+    @expose(f"/check/<{ID_PATH}:attempt_id>/", methods=("POST",))
+    def check_attempt(self, attempt_id):
+        """Ask the gateway now about an attempt it has not settled (the job does it too)."""
+        attempt = _visible(db.session.get(GatewayTransaction, attempt_id))
+        try:
+            status = online_payments.settle(attempt.id)
+        except online_payments.PaymentError as exc:
+            flash(str(exc.message), "error")
+        else:
+            flash(_("%(gateway)s says: %(status)s.", gateway=attempt.gateway.label,
+                    status=status.label), "info")
+        return redirect(self._back(attempt.invoice_id))
+
+    @expose(f"/refund-unapplied/<{ID_PATH}:attempt_id>/", methods=("POST",))
+    def refund_unapplied(self, attempt_id):
+        """Send back, through the gateway, money it took that the invoice no longer owed."""
+        self._require_edit()
+        attempt = _visible(db.session.get(GatewayTransaction, attempt_id))
+        try:
+            online_payments.refund_unapplied(attempt.id, by_user_id=current_user.id)
+        except online_payments.PaymentError as exc:
+            flash(str(exc.message), "error")
+        else:
+            flash(_("Refunded %(amount)s through %(gateway)s.", amount=money(attempt.amount_poisha),
+                    gateway=attempt.gateway.label), "success")
+        return redirect(self._back(attempt.invoice_id))
 
     def _back(self, invoice_id):
         return self.get_url(".index", invoice_id=invoice_id) if invoice_id else self.get_url(".index")
@@ -324,4 +413,6 @@ def register(admin):
                                endpoint="invoices"))
     admin.add_view(PaymentDeskView(name=_l("Take payment"), category=MONEY,
                                    endpoint="take_payment"))
+    admin.add_view(GatewayTransactionView(GatewayTransaction, db, name=_l("Online payments"),
+                                          category=MONEY, endpoint="online_payments"))
     admin.add_view(ShiftView(name=_l("Shift"), category=MONEY, endpoint="shift"))

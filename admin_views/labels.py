@@ -171,6 +171,18 @@ MODEL_LABELS = {
     "InvoiceLine": {"kind": _l("Line"), "amount_poisha": _l("Amount")},
     "Role": {"name": _l("Role")},
     "Setting": {"key": _l("Setting")},
+    "PaymentLink": {"nonce": _l("Link secret"), "expires_at": _l("Works until"),
+                    "used_at": _l("Paid through it at"), "created_by": _l("Made by"),
+                    "created_at": _l("Made at"), "invoice": _l("Invoice")},
+    "GatewayTransaction": {
+        "gateway": _l("Gateway"), "link": _l("Payment link"), "invoice": _l("Invoice"),
+        "client": _l("Client"), "reference": _l("Our reference"),
+        "gateway_reference": _l("Gateway's reference"), "transaction_id": _l("Transaction"),
+        "amount_poisha": _l("Amount"), "currency": _l("Currency"), "payment": _l("Payment"),
+        "checks": _l("Times checked"), "next_check_at": _l("Next check"), "error": _l("Error"),
+        "refund_started_at": _l("Refund asked at"),
+        "exchanges": _l("Calls to the gateway"), "created_at": _l("Started"),
+        "updated_at": _l("Last change")},
 }
 
 # The name of each kind of record, as the activity log shows it.
@@ -213,6 +225,8 @@ MODEL_NAMES = {
     "Role": _l("Role"),
     "User": _l("Staff member"),
     "DemoData": _l("Demo data"),
+    "PaymentLink": _l("Payment link"),
+    "GatewayTransaction": _l("Online payment attempt"),
 }
 
 # The empty choice of a dropdown and the prompt of a search-as-you-type picker.

@@ -11,6 +11,7 @@ from jobs.maintenance import cron_heartbeat
 from jobs.notifications import send_due_notifications
 from jobs.notifications import send_manager_digests
 from jobs.notifications import sweep_reminders
+from jobs.payments import verify_online_payments
 from jobs.rentals import abandon_overdue_rentals
 from jobs.rentals import expire_due_rentals
 from jobs.rentals import lapse_reservations
@@ -26,6 +27,8 @@ cron.register(abandon_overdue_rentals, "default", cron="15 * * * *", name="aband
 cron.register(accept_waitlist_offers, "default", interval=120, name="waitlist-accept")
 cron.register(lapse_waitlist_offers, "default", interval=180, name="waitlist-lapse")
 cron.register(offer_free_lockers, "default", interval=180, name="waitlist-offer")
+# Gateway attempts nobody came back from: asked again with back-off until they settle.
+cron.register(verify_online_payments, "default", interval=60, name="verify-online-payments")
 cron.register(send_due_notifications, "notifications", interval=60, name="send-notifications")
 # Every hour: a reminder whose quiet hours ended goes out then; the keys stop repeats.
 cron.register(sweep_reminders, "default", cron="5 * * * *", name="reminders")

@@ -70,6 +70,8 @@ ALLOWED_WORDS = {
     "XLSX", "QR", "ID", "IP", "UTF", "MB", "BDT", "English",
     # The providers and protocols of messages, as their settings name them.
     "SMTP", "SSL", "Wireless", "API", "Cloud", "SID", "Meta",
+    # Key formats the gateways hand keys out in (Nagad's settings).
+    "PEM", "Base",  # Base64
 }
 # Latin that is data, not interface: e-mail and web addresses, record numbers such as
 # locker "A-101" or invoice "INV-2026-000001", a timezone ("Asia/Dhaka"), a browser's

@@ -37,6 +37,8 @@ from app.models import DepositEntry
 from app.models import DepositEntryKind
 from app.models import DiscountKind
 from app.models import DiscountRule
+from app.models import Gateway
+from app.models import GatewayTransaction
 from app.models import Invoice
 from app.models import Key
 from app.models import Language
@@ -164,6 +166,12 @@ def _make_one_of_everything(desk):
                      language=Language.ENGLISH, branch=branch, client=client,
                      recipient="=recipient", body="@body", provider_id="-id", error="+error"),
     ])
+    db.session.flush()
+    invoice = db.session.execute(db.select(Invoice)).scalars().first()
+    db.session.add(GatewayTransaction(
+        gateway=Gateway.BKASH, invoice=invoice, branch=branch, client=client, reference="=ref",
+        gateway_reference="+paymentID", transaction_id="-trx", amount_poisha=80000,
+        currency="@BD", error="=error"))
     # Text settings show up in exports directly and inside formatted cells (the
     # currency sign before a coupon's amount).
     for setting_key in ("company_name", "company_address", "company_bin", "currency",

@@ -15,6 +15,8 @@ from app.models import DepositEntry
 from app.models import DepositEntryKind
 from app.models import DiscountKind
 from app.models import DiscountRule
+from app.models import Gateway
+from app.models import GatewayTransaction
 from app.models import Invoice
 from app.models import Key
 from app.models import Language
@@ -75,6 +77,12 @@ def _records(desk):
                  body_en="Eid Mubarak"),
     ]
     db.session.add_all(records)
+    db.session.flush()
+    invoice = next(r for r in records if isinstance(r, Invoice))
+    records.append(GatewayTransaction(gateway=Gateway.BKASH, invoice=invoice, branch=locker.branch,
+                                      client=client, reference="LDWALK", amount_poisha=80000,
+                                      exchanges=[{"call": "create", "sent": {"amount": "800.00"}}]))
+    db.session.add(records[-1])
     db.session.commit()
     by_model = {type(r): r for r in records}
     by_model.update({type(locker): locker, type(client): client, type(locker.branch): locker.branch,

@@ -30,6 +30,10 @@ from app.models.clients import TermsVersion
 from app.models.deposits import DepositEntry
 from app.models.deposits import DepositEntryKind
 from app.models.events import DomainEvent
+from app.models.gateways import Gateway
+from app.models.gateways import GatewayStatus
+from app.models.gateways import GatewayTransaction
+from app.models.gateways import PaymentLink
 from app.models.lockers import Key
 from app.models.lockers import KeyEvent
 from app.models.lockers import KeyEventKind
@@ -69,6 +73,10 @@ from app.models.waitlist import WaitlistEntry
 from app.models.waitlist import WaitlistStatus
 
 __all__ = [
+    "Gateway",
+    "GatewayStatus",
+    "GatewayTransaction",
+    "PaymentLink",
     "Campaign",
     "CampaignStatus",
     "Channel",

@@ -429,6 +429,11 @@ def _take(invoice, amount_poisha, method, by_user_id, reference=None):
     return payment
 
 
+def take_payment(invoice, amount_poisha, method, *, by_user_id, reference=None):
+    """A payment on the locked `invoice` within the caller's transaction (a gateway's credit)."""
+    return _take(invoice, amount_poisha, method, by_user_id, reference)
+
+
 @desk_action
 def record_payment(invoice_id, amount_poisha, method, *, by_user_id, reference=None):
     """Take a payment against an invoice (at most its balance); commits and returns it.
@@ -494,6 +499,24 @@ def refundable(payment):
     return int(payment.amount_poisha) - int(refunded)
 
 
+def check_refund(payment, amount_poisha, reason):
+    """Refuse a refund the rules do not allow (BillingError); returns the cleaned reason.
+
+    Called under the payment's lock by refund_payment(), and before a gateway is
+    asked to give money back, so a refund the desk would refuse never leaves.
+    """
+    if payment.status is not PaymentStatus.PAID:
+        raise BillingError(_l("Only a paid payment can be refunded."))
+    text = _reason(reason)
+    if amount_poisha <= 0:
+        raise BillingError(_l("Enter an amount of more than 0."), field="amount")
+    left = refundable(payment)
+    if amount_poisha > left:
+        raise BillingError(_l("At most %(amount)s can still be refunded on this payment.",
+                              amount=money(left)), field="amount")
+    return text
+
+
 @desk_action
 def refund_payment(payment_id, amount_poisha, reason, *, by_user_id):
     """Give money back on a payment, with the reason; commits and returns the Refund.
@@ -504,15 +527,8 @@ def refund_payment(payment_id, amount_poisha, reason, *, by_user_id):
     if isinstance(amount_poisha, bool) or not isinstance(amount_poisha, int):
         raise TypeError("amount_poisha must be an int")
     payment = locking.lock_payment(payment_id)
-    if payment.status is not PaymentStatus.PAID:
-        raise BillingError(_l("Only a paid payment can be refunded."))
-    text = _reason(reason)
-    if amount_poisha <= 0:
-        raise BillingError(_l("Enter an amount of more than 0."), field="amount")
+    text = check_refund(payment, amount_poisha, reason)
     left = refundable(payment)
-    if amount_poisha > left:
-        raise BillingError(_l("At most %(amount)s can still be refunded on this payment.",
-                              amount=money(left)), field="amount")
     refund = Refund(payment_id=payment.id, amount_poisha=amount_poisha, reason=text,
                     refunded_by_id=by_user_id)
     db.session.add(refund)

@@ -26,12 +26,8 @@ refusal anywhere undoes everything.
 import re
 from dataclasses import dataclass
 
-import qrcode
-import qrcode.image.svg
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from markupsafe import Markup
-from markupsafe import escape
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
@@ -58,6 +54,7 @@ from app.services import events
 from app.services import keys as keys_service
 from app.services import locking
 from app.services import maintenance
+from app.services import qr
 from app.services import rentals
 from app.services.errors import Refusal
 from app.services.money import InvalidAmount
@@ -575,7 +572,4 @@ def clients_with_deposit_condition():
 
 def key_label_svg(tag):
     """An inline SVG QR code whose content is exactly the key tag (what a scanner types)."""
-    image = qrcode.make(tag, image_factory=qrcode.image.svg.SvgPathImage)
-    svg = image.to_string(encoding="unicode")
-    label = escape(tag)
-    return Markup(svg.replace("<svg ", f'<svg class="key-qr" role="img" aria-label="{label}" ', 1))
+    return qr.svg(tag, css_class="key-qr", label=tag)

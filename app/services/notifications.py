@@ -92,6 +92,7 @@ PLACEHOLDERS = {
     "amount": _l("Amount: paid (receipt), owed (overdue) or to renew (reminder)"),
     "invoice_number": _l("Invoice number"),
     "receipt_link": _l("Link to the receipt (PDF)"),
+    "payment_link": _l("Link to pay what is owed online (empty when no gateway is set up)"),
     "days": _l("Days to expiry, or days overdue"),
     "deadline": _l("Until when a locker is held (waitlist offer)"),
     "gym_name": _l("The gym's name"),
@@ -218,11 +219,12 @@ def template_for(kind, channel, language):
 def _active_templates():
     """{(kind, channel)} that have an active template, read once per transaction."""
     session = db.session()
-    cached = session.info.get("active_templates")
-    if cached is None:
+    transaction, cached = session.info.get("active_templates", (None, None))
+    if cached is None or transaction is not session.get_transaction():
         cached = set(db.session.execute(db.select(MessageTemplate.kind, MessageTemplate.channel)
                                         .where(MessageTemplate.is_active.is_(True))).all())
-        session.info["active_templates"] = cached
+        # Kept with the transaction it was read in: a later one reads again.
+        session.info["active_templates"] = (session.get_transaction(), cached)
     return cached
 
 
@@ -278,8 +280,12 @@ def _receipt_link(payment_id):
     return f"{base}/r/{receipt_token(payment_id)}"
 
 
-def context(notification, language):
-    """The placeholders' values for `notification`, written for a reader of `language`."""
+def context(notification, language, *, make_links=True):
+    """The placeholders' values for `notification`, written for a reader of `language`.
+
+    With `make_links`, a message about money owed carries a payment link (the
+    invoice's current one, or a new one); a preview makes none.
+    """
     facts = _facts(notification)
     bengali = language is Language.BENGALI
     branch = facts.branch or facts.client.branch
@@ -315,12 +321,28 @@ def context(notification, language):
         facts.invoice = facts.invoice or facts.payment.invoice
     if facts.invoice is not None:
         values["invoice_number"] = facts.invoice.number
+    if make_links and notification.kind is not MessageKind.RECEIPT:
+        values["payment_link"] = _payment_link(facts)
     if "days" in facts.extra:
         values["days"] = digits(abs(int(facts.extra["days"])))
     if facts.extra.get("deadline"):
         deadline = clock.to_local(datetime.fromisoformat(facts.extra["deadline"]), timezone)
         values["deadline"] = digits(deadline.strftime("%d/%m/%Y %H:%M"))
     return values
+
+
+def _payment_link(facts):
+    """A link to pay the invoice the message is about (or the oldest owed on the rental)."""
+    from app.services import online_payments
+
+    invoice = facts.invoice
+    if invoice is None and facts.rental is not None:
+        owed = billing.open_invoices_on_locker(facts.rental.locker_id, facts.rental.client_id)
+        invoice = owed[0] if owed else None
+    if invoice is None:
+        return ""
+    link = online_payments.link_for_message(invoice.id)
+    return online_payments.link_url(link) if link is not None else ""
 
 
 def _renewal_price(rental):
@@ -345,6 +367,7 @@ def _examples(language):
             "amount": money.format_taka(80000, bengali=bengali),
             "invoice_number": "INV-2026-000123",
             "receipt_link": current_app.config.get("PUBLIC_URL", "") + "/r/…",
+            "payment_link": current_app.config.get("PUBLIC_URL", "") + "/pay/…",
             "days": digits("3"), "deadline": digits(soon.strftime("%d/%m/%Y 18:00"))}
 
 
@@ -367,7 +390,7 @@ def preview(body, subject, channel, client_id, kind):
                          payment_id=payment.id if payment else None, facts={"days": 3})
     language = client.preferred_language or Language.BENGALI
     with force_locale(language.value):
-        values = context(draft, language)
+        values = context(draft, language, make_links=False)
     # What this client has no record of (no locker yet) is shown by an example, so the
     # draft reads, and is counted, as a real message would.
     for name, example in _examples(language).items():

@@ -1,0 +1,96 @@
+"""Online payments: payment links and the ledger of gateway transactions
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-02 14:26:19
+
+A gateway's transaction id is unique per gateway (a NULL, before the gateway
+gives one, repeats freely on all three databases), so one movement of money is
+credited once whatever the number of callbacks, processes and hosts.
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+
+# revision identifiers, used by Alembic.
+revision = '0012'
+down_revision = '0011'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table('payment_link',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('invoice_id', sa.Integer(), nullable=False),
+    sa.Column('nonce', sa.String(length=32), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('used_at', sa.DateTime(), nullable=True),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], name=op.f('fk_payment_link_created_by_id_user')),
+    sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], name=op.f('fk_payment_link_invoice_id_invoice')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_link'))
+    )
+    with op.batch_alter_table('payment_link', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payment_link_invoice_id'), ['invoice_id'], unique=False)
+
+    op.create_table('gateway_transaction',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('gateway', sa.Enum('BKASH', 'NAGAD', 'SSLCOMMERZ', name='gateway', native_enum=False, create_constraint=True, length=24), nullable=False),
+    sa.Column('status', sa.Enum('STARTED', 'PENDING', 'COMPLETED', 'UNAPPLIED', 'FAILED', 'CANCELLED', 'EXPIRED', 'REFUNDED', name='gatewaystatus', native_enum=False, create_constraint=True, length=24), nullable=False),
+    sa.Column('link_id', sa.Integer(), nullable=True),
+    sa.Column('invoice_id', sa.Integer(), nullable=False),
+    sa.Column('branch_id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.Integer(), nullable=False),
+    sa.Column('reference', sa.String(length=30), nullable=False),
+    sa.Column('gateway_reference', sa.String(length=120), nullable=True),
+    sa.Column('transaction_id', sa.String(length=64), nullable=True),
+    sa.Column('amount_poisha', sa.BigInteger(), nullable=False),
+    sa.Column('currency', sa.String(length=3), nullable=False),
+    sa.Column('payment_id', sa.Integer(), nullable=True),
+    sa.Column('checks', sa.Integer(), nullable=False),
+    sa.Column('next_check_at', sa.DateTime(), nullable=True),
+    sa.Column('refund_started_at', sa.DateTime(), nullable=True),
+    sa.Column('error', sa.String(length=255), nullable=True),
+    sa.Column('exchanges', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint('amount_poisha > 0', name=op.f('ck_gateway_transaction_gateway_amount_positive')),
+    sa.ForeignKeyConstraint(['branch_id'], ['branch.id'], name=op.f('fk_gateway_transaction_branch_id_branch')),
+    sa.ForeignKeyConstraint(['client_id'], ['client.id'], name=op.f('fk_gateway_transaction_client_id_client')),
+    sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id'], name=op.f('fk_gateway_transaction_invoice_id_invoice')),
+    sa.ForeignKeyConstraint(['link_id'], ['payment_link.id'], name=op.f('fk_gateway_transaction_link_id_payment_link')),
+    sa.ForeignKeyConstraint(['payment_id'], ['payment.id'], name=op.f('fk_gateway_transaction_payment_id_payment')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_gateway_transaction')),
+    sa.UniqueConstraint('gateway', 'transaction_id', name=op.f('uq_gateway_transaction_gateway_transaction_id')),
+    sa.UniqueConstraint('payment_id', name=op.f('uq_gateway_transaction_payment_id')),
+    sa.UniqueConstraint('reference', name=op.f('uq_gateway_transaction_reference'))
+    )
+    with op.batch_alter_table('gateway_transaction', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_gateway_transaction_branch_id'), ['branch_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_gateway_transaction_client_id'), ['client_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_gateway_transaction_gateway_reference'), ['gateway_reference'], unique=False)
+        batch_op.create_index(batch_op.f('ix_gateway_transaction_invoice_id'), ['invoice_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_gateway_transaction_link_id'), ['link_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_gateway_transaction_next_check_at'), ['next_check_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_gateway_transaction_status'), ['status'], unique=False)
+
+
+
+def downgrade():
+    with op.batch_alter_table('gateway_transaction', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_gateway_transaction_status'))
+        batch_op.drop_index(batch_op.f('ix_gateway_transaction_next_check_at'))
+        batch_op.drop_index(batch_op.f('ix_gateway_transaction_link_id'))
+        batch_op.drop_index(batch_op.f('ix_gateway_transaction_invoice_id'))
+        batch_op.drop_index(batch_op.f('ix_gateway_transaction_gateway_reference'))
+        batch_op.drop_index(batch_op.f('ix_gateway_transaction_client_id'))
+        batch_op.drop_index(batch_op.f('ix_gateway_transaction_branch_id'))
+
+    op.drop_table('gateway_transaction')
+    with op.batch_alter_table('payment_link', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payment_link_invoice_id'))
+
+    op.drop_table('payment_link')
