@@ -165,6 +165,8 @@ class Config:
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
     # Seconds a provider may take to answer before the attempt counts as failed.
     PROVIDER_TIMEOUT = float(os.environ.get("PROVIDER_TIMEOUT", "15"))
+    # Seconds a payment gateway may take (bKash asks for at most 30); then we ask again.
+    GATEWAY_TIMEOUT = float(os.environ.get("GATEWAY_TIMEOUT", "29"))
 
     # --- Flask-Admin --------------------------------------------------------------
     FLASK_ADMIN_SWATCH = "flatly"

@@ -11,7 +11,6 @@ from io import BytesIO
 from flask import Blueprint
 from flask import abort
 from flask import current_app
-from flask import redirect
 from flask import render_template
 from flask import request
 from flask import send_file
@@ -102,7 +101,7 @@ def pay_start(token, gateway):
             client_ip=request.remote_addr or "127.0.0.1")
     except online_payments.PaymentError as exc:
         return _pay_page("public/pay_closed.html", 409, message=exc.message)
-    return redirect(page, 303)
+    return _pay_page("public/pay_redirect.html", 200, page=page, gateway=chosen)
 
 
 @bp.get("/pay/return/bkash")

@@ -4,6 +4,7 @@ Every gateway is a protocol server under tests/protocol_servers; the app is
 pointed at it only through its settings, as an install would be.
 """
 
+import html
 import re
 from datetime import timedelta
 
@@ -69,9 +70,17 @@ def start_bkash(client, path):
     """The client opens the link and chooses bKash; returns bKash's paymentID."""
     page = client.get(path)
     assert page.status_code == 200, page.get_data(as_text=True)
-    answer = client.post(f"{path}/bkash")
-    assert answer.status_code == 303
-    return re.search(r"paymentID=([^&]+)", answer.headers["Location"]).group(1)
+    return re.search(r"paymentID=([^&]+)", gateway_page(client.post(f"{path}/bkash"))).group(1)
+
+
+def gateway_page(answer):
+    """The gateway's page the in-between page sends the browser on to."""
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    text = answer.get_data(as_text=True)
+    refresh = re.search(r'<meta http-equiv="refresh" content="0; url=([^"]+)">', text).group(1)
+    link = re.search(r'id="gateway-page" href="([^"]+)"', text).group(1)
+    assert html.unescape(refresh) == html.unescape(link)
+    return html.unescape(link)
 
 
 def payments_of(invoice):
@@ -438,10 +447,9 @@ def sslcommerz(desk, client):
 
 def start_sslcommerz(client, server, path):
     """The client opens the link and chooses SSLCommerz; returns the session key."""
-    answer = client.post(f"{path}/sslcommerz")
-    assert answer.status_code == 303, answer.get_data(as_text=True)
+    page = gateway_page(client.post(f"{path}/sslcommerz"))
     [sessionkey] = [key for key, record in server.sessions.items()
-                    if answer.headers["Location"] == server.checkout_url(key)]
+                    if page == server.checkout_url(key)]
     return sessionkey
 
 
@@ -597,9 +605,7 @@ def nagad(desk, client, merchant_keys):
 
 def start_nagad(client, path):
     """The client opens the link and chooses Nagad; returns Nagad's paymentReferenceId."""
-    answer = client.post(f"{path}/nagad")
-    assert answer.status_code == 303, answer.get_data(as_text=True)
-    return answer.headers["Location"].rsplit("/check-out/", 1)[1]
+    return gateway_page(client.post(f"{path}/nagad")).rsplit("/check-out/", 1)[1]
 
 
 def test_a_client_pays_with_nagad_verified_before_credit(desk, client, nagad, invoice):
@@ -690,3 +696,13 @@ def test_nagad_callbacks_from_parallel_processes_credit_once(app, desk, client, 
     assert set(outcomes) == {"COMPLETED"}, outcomes
     db.session.expire_all()
     assert len(payments_of(invoice)) == 1
+
+
+def test_the_profile_shows_an_online_payment_being_checked(desk, client, bkash, invoice):
+    payment_id = start_bkash(client, link_path(invoice))
+    bkash.http_error_next(504, "execute", performed=True)
+    bkash.http_error_next(503, "query")
+    bkash.customer_pays(payment_id)
+    accountant = desk.login_as("Accountant")
+    page = accountant.get(f"/admin/client_profile/?id={invoice.client_id}").get_data(as_text=True)
+    assert 'id="online-attempts"' in page and "Pending" in page and invoice.number in page

@@ -10,10 +10,13 @@ from dataclasses import field
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.models import GatewayStatus
+from app.models import GatewayTransaction
 from app.models import Invoice
 from app.models import Key
 from app.models import KeyState
 from app.models import Rental
+from app.models.gateways import UNSETTLED
 from app.services import billing
 from app.services import handover
 
@@ -39,6 +42,9 @@ class Standing:
     owed_poisha: int = 0
     deposit_poisha: int = 0
     open_invoices: list = field(default_factory=list)
+    # Online payment attempts staff should know of: still being paid or checked, or
+    # money a gateway took that the invoice no longer owed (to refund).
+    online_attempts: list = field(default_factory=list)
 
 
 def _key_with(client_id, locker_id):
@@ -60,6 +66,12 @@ def of(client_id):
     open_invoices = db.session.execute(
         sa.select(Invoice).where(Invoice.client_id == client_id, billing.open_balance_sql() > 0)
         .order_by(Invoice.issued_at, Invoice.id).limit(OPEN_INVOICES_SHOWN)).scalars().all()
+    online_attempts = db.session.execute(
+        sa.select(GatewayTransaction).where(
+            GatewayTransaction.client_id == client_id,
+            GatewayTransaction.status.in_((*UNSETTLED, GatewayStatus.UNAPPLIED)))
+        .order_by(GatewayTransaction.id.desc()).limit(OPEN_INVOICES_SHOWN)).scalars().all()
     return Standing(holdings=holdings, owed_poisha=billing.client_owes(client_id),
                     deposit_poisha=handover.deposit_balance(client_id),
-                    open_invoices=[(invoice, billing.balance(invoice)) for invoice in open_invoices])
+                    open_invoices=[(invoice, billing.balance(invoice)) for invoice in open_invoices],
+                    online_attempts=online_attempts)
