@@ -126,8 +126,10 @@ class GatewayTransactionView(SecuredModelView):
     column_default_sort = ("id", True)
     column_sortable_list = ["created_at", "amount_poisha"]
     column_labels = labels_for("GatewayTransaction")
-    column_formatters = {"amount_poisha": _money_column, "exchanges": _exchanges_column}
-    column_formatters_export = {"amount_poisha": lambda v, c, m, n: taka_cell(m.amount_poisha)}
+    column_formatters = {"amount_poisha": _money_column, "exchanges": _exchanges_column,
+                         "error": lambda v, c, m, n: m.reason}
+    column_formatters_export = {"amount_poisha": lambda v, c, m, n: taka_cell(m.amount_poisha),
+                                "error": lambda v, c, m, n: m.reason}
     column_export_exclude_list = ["exchanges"]
 
 

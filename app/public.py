@@ -21,6 +21,7 @@ from app.extensions import limiter
 from app.integrations import whatsapp
 from app.models import Gateway
 from app.models import GatewayStatus
+from app.models.gateways import PAID_MEANWHILE
 from app.services import billing
 from app.services import documents
 from app.services import notifications
@@ -151,6 +152,8 @@ def sslcommerz_notify():
 def _result_page(attempt):
     return _pay_page("public/pay_result.html", 200, attempt=attempt,
                      paid=attempt.status is GatewayStatus.COMPLETED,
+                     # Not executed because another payment settled the invoice first.
+                     paid_by_another=attempt.error == PAID_MEANWHILE,
                      receipt_token=(notifications.receipt_token(attempt.payment_id)
                                     if attempt.payment_id else None))
 

@@ -249,16 +249,16 @@ def test_cash_and_bkash_on_one_invoice(desk, client, bkash, invoice):
     assert sorted(p.method.name for p in payments_of(invoice)) == ["BKASH", "CASH"]
 
 
-def test_money_taken_after_the_desk_was_paid_is_not_applied(desk, client, bkash, invoice):
-    """The client pays by bKash while the desk takes cash: the second is flagged for a refund."""
+def test_bkash_is_not_executed_once_the_desk_was_paid(desk, client, bkash, invoice):
+    """The client authorises on bKash while the desk takes cash: bKash never takes the money."""
     payment_id = start_bkash(client, link_path(invoice))
     billing.record_payment(invoice.id, invoice.total_poisha, PaymentMethod.CASH, by_user_id=None)
     bkash.customer_pays(payment_id)
+    assert b"already paid" in bkash.deliveries[-1]["answer"]
     db.session.expire_all()
     attempt = the_attempt()
-    assert attempt.status is GatewayStatus.UNAPPLIED and attempt.payment_id is None
-    assert attempt.transaction_id == bkash.payment(payment_id)["trxID"]
-    assert billing.balance(invoice) == 0 and len(payments_of(invoice)) == 1
+    assert attempt.status is GatewayStatus.CANCELLED and attempt.payment_id is None
+    assert bkash.calls("execute") == [] and len(payments_of(invoice)) == 1
 
 
 def test_links_are_signed_expire_and_offer_only_configured_gateways(desk, client, invoice):
@@ -376,21 +376,26 @@ def test_bkash_refunds_stop_after_the_window(desk, client, bkash, invoice):
     assert bkash.calls("refund") == []
 
 
-def test_unapplied_money_is_sent_back_through_bkash(desk, client, bkash, invoice):
-    payment_id = start_bkash(client, link_path(invoice))
+def test_unapplied_money_is_sent_back_through_the_gateway(desk, client, sslcommerz, invoice):
+    """SSLCommerz took the money after the desk was paid in cash: flagged, then refunded."""
+    sessionkey = start_sslcommerz(client, sslcommerz, link_path(invoice))
     billing.record_payment(invoice.id, invoice.total_poisha, PaymentMethod.CASH, by_user_id=None)
-    bkash.customer_pays(payment_id)
+    outcome = sslcommerz.customer_pays(sessionkey)
     db.session.expire_all()
     attempt = the_attempt()
+    assert attempt.status is GatewayStatus.UNAPPLIED and attempt.payment_id is None
+    assert attempt.transaction_id == outcome.bank_tran_id
+    assert billing.balance(invoice) == 0 and len(payments_of(invoice)) == 1
     manager = desk.login_as("Manager")
-    assert "Refund through bKash" in manager.get(
+    assert "Refund through SSLCommerz" in manager.get(
         f"/admin/invoices/details/?id={invoice.id}").get_data(as_text=True)
     front = desk.login_as("Front Desk")
     assert front.post(f"/admin/take_payment/refund-unapplied/{attempt.id}/").status_code == 403
     assert manager.post(f"/admin/take_payment/refund-unapplied/{attempt.id}/").status_code == 302
     db.session.expire_all()
     assert the_attempt().status is GatewayStatus.REFUNDED
-    assert bkash.calls("refund")[0].body["amount"] == f"{invoice.total_poisha / 100:.2f}"
+    [refund] = sslcommerz.refunds.values()
+    assert refund["amount"] * 100 == invoice.total_poisha
 
 
 # --- the link in a message ---------------------------------------------------------------
@@ -706,3 +711,57 @@ def test_the_profile_shows_an_online_payment_being_checked(desk, client, bkash, 
     accountant = desk.login_as("Accountant")
     page = accountant.get(f"/admin/client_profile/?id={invoice.client_id}").get_data(as_text=True)
     assert 'id="online-attempts"' in page and "Pending" in page and invoice.number in page
+
+
+def test_gateway_settings_refuse_what_cannot_work(desk, merchant_keys):
+    """A key that is not one, or an address that is not one, is refused with the reason."""
+    from app.services.settings import InvalidSetting
+    from tests.protocol_servers.nagad import pem_body
+
+    with pytest.raises(InvalidSetting, match="private key"):
+        settings.put("nagad_merchant_private_key", "not a key")
+    with pytest.raises(InvalidSetting, match="public key"):
+        settings.put("nagad_public_key", pem_body(merchant_keys.private_pem)[:40])
+    with pytest.raises(InvalidSetting, match="web address"):
+        settings.put("bkash_base_url", "tokenized.pay.bka.sh")
+    # A PEM pasted into a one-line field loses its line breaks and still reads.
+    settings.put("nagad_public_key", merchant_keys.public_pem.replace("\n", " "))
+    settings.put("nagad_merchant_private_key", merchant_keys.private_pem)
+
+
+def test_a_client_pays_by_bkash_while_redis_is_down(desk, client, bkash, invoice):
+    """The token is kept in the process, the limiter in memory: the payment goes through."""
+    desk.app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    payment_id = start_bkash(client, link_path(invoice))
+    bkash.customer_pays(payment_id)
+    db.session.expire_all()
+    assert the_attempt().status is GatewayStatus.COMPLETED
+    assert len(bkash.calls("grant")) == 1
+
+
+def test_two_tabs_paying_one_link_by_bkash_take_the_money_once(desk, client, bkash, invoice):
+    """Both tabs authorise on bKash's page; only the first is executed, the second is not."""
+    path = link_path(invoice)
+    first, second = start_bkash(client, path), start_bkash(client, path)
+    bkash.customer_pays(first)
+    bkash.customer_pays(second)
+    assert b"this one" in bkash.deliveries[-1]["answer"]  # the second tab is told why
+    db.session.expire_all()
+    assert len(bkash.calls("execute")) == 1
+    assert sorted(a.status.name for a in online_payments.attempts_of(invoice.id)) == [
+        "CANCELLED", "COMPLETED"]
+    assert len(payments_of(invoice)) == 1
+
+
+def test_money_a_gateway_took_twice_is_told_to_the_client_as_received(desk, client, sslcommerz,
+                                                                     invoice):
+    """SSLCommerz takes the money before we hear of it: the second payment is to be refunded."""
+    path = link_path(invoice)
+    first = start_sslcommerz(client, sslcommerz, path)
+    second = start_sslcommerz(client, sslcommerz, path)
+    sslcommerz.customer_pays(first)
+    landing = sslcommerz.post_redirect(sslcommerz.customer_pays(second))
+    assert b"already paid" in landing.body and b"refund" in landing.body
+    db.session.expire_all()
+    assert sorted(a.status.name for a in online_payments.attempts_of(invoice.id)) == [
+        "COMPLETED", "UNAPPLIED"]

@@ -4,6 +4,8 @@ Amounts cross the boundary as taka decimal strings ("150.00") and are compared
 as Decimal, never float; the desk keeps integer poisha.
 """
 
+import base64
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from decimal import InvalidOperation
@@ -88,3 +90,13 @@ def redact(payload):
         return payload
     return {key: ("***" if key in SECRET_FIELDS else redact(value))
             for key, value in payload.items()}
+
+
+def key_der(text):
+    """The DER bytes of a key given as PEM or as its bare Base64 body, newlines or not.
+
+    Gateways hand keys out either way, and a pasted PEM loses its line breaks in a
+    one-line field. Raises ValueError (binascii.Error is one) when it is not Base64.
+    """
+    body = re.sub(r"-----[A-Z ]+-----", "", text or "")
+    return base64.b64decode(re.sub(r"\s+", "", body), validate=True)

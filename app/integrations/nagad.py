@@ -29,6 +29,7 @@ from app.integrations import gateways
 from app.integrations.gateways import Refused
 from app.integrations.gateways import Unreachable
 from app.integrations.gateways import Verdict
+from app.integrations.gateways import key_der
 from app.integrations.gateways import redact
 from app.services import settings
 
@@ -53,17 +54,11 @@ class NagadConfig:
     timeout: float
 
 
-def _key_der(text):
-    """The DER bytes of a key given as PEM or as a bare Base64 body (newlines or not)."""
-    body = re.sub(r"-----[A-Z ]+-----", "", text or "")
-    return base64.b64decode(re.sub(r"\s+", "", body), validate=True)
-
-
 def load_keys(private_text, public_text):
     """(merchant private key, Nagad public key) from the settings' text; ValueError if unusable."""
     try:
-        private = serialization.load_der_private_key(_key_der(private_text), password=None)
-        public = serialization.load_der_public_key(_key_der(public_text))
+        private = serialization.load_der_private_key(key_der(private_text), password=None)
+        public = serialization.load_der_public_key(key_der(public_text))
     except (binascii.Error, ValueError, TypeError) as exc:
         raise ValueError("not an RSA key in PEM or Base64") from exc
     return private, public

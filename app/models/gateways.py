@@ -56,6 +56,14 @@ class GatewayStatus(LabelledEnum):
 
 # States the verification job still has to settle.
 UNSETTLED = (GatewayStatus.STARTED, GatewayStatus.PENDING)
+# Reasons the desk gives itself, stored as these codes and shown translated; anything
+# else in `error` is the gateway's own words (or a check that failed), shown as is.
+PAID_MEANWHILE = "paid-meanwhile"
+NOT_OWED = "not-owed"
+OUR_REASONS = {
+    PAID_MEANWHILE: _l("The invoice was paid meanwhile: not executed, nothing taken."),
+    NOT_OWED: _l("The invoice no longer owed this amount: refund it."),
+}
 
 
 class PaymentLink(db.Model):
@@ -124,3 +132,8 @@ class GatewayTransaction(TimestampMixin, db.Model):
 
     def __str__(self):
         return self.reference
+
+    @property
+    def reason(self):
+        """Why the attempt ended as it did, for staff: our reasons translated, the gateway's as is."""
+        return OUR_REASONS.get(self.error, self.error) if self.error else ""

@@ -42,6 +42,8 @@ from app.models import Payment
 from app.models import PaymentLink
 from app.models import PaymentMethod
 from app.models import utcnow
+from app.models.gateways import NOT_OWED
+from app.models.gateways import PAID_MEANWHILE
 from app.models.gateways import UNSETTLED
 from app.services import billing
 from app.services import locking
@@ -297,15 +299,34 @@ def _fresh(attempt_id):
     return db.session.get(GatewayTransaction, attempt_id)
 
 
+@desk_action
 def _claim_execution(attempt_id):
-    """Move the attempt from Started to Pending; True for the one caller that did."""
-    result = db.session.execute(
-        sa.update(GatewayTransaction)
-        .where(GatewayTransaction.id == attempt_id,
-               GatewayTransaction.status == GatewayStatus.STARTED)
-        .values(status=GatewayStatus.PENDING, updated_at=utcnow()))
-    db.session.commit()
-    return result.rowcount == 1
+    """Move the attempt from Started to Pending; True for the one caller that may execute it.
+
+    Under the invoice's lock, so of two attempts on one invoice (two tabs, two
+    phones) only one is executed at a time, and none once the invoice no longer
+    owes the amount: bKash takes the money only at execute, so nothing is taken
+    twice. A refused attempt is cancelled with the reason.
+    """
+    invoice_id = db.session.execute(sa.select(GatewayTransaction.invoice_id).where(
+        GatewayTransaction.id == attempt_id)).scalar_one()
+    invoice = locking.lock_invoice(invoice_id)
+    attempt = db.session.get(GatewayTransaction, attempt_id, with_for_update=True,
+                             populate_existing=True)
+    if attempt.status is not GatewayStatus.STARTED:
+        return False
+    if invoice.cancelled_at is not None or billing.balance(invoice) < attempt.amount_poisha:
+        attempt.status, attempt.next_check_at = GatewayStatus.CANCELLED, None
+        attempt.error = PAID_MEANWHILE
+        return False
+    busy = db.session.execute(sa.select(GatewayTransaction.id).where(
+        GatewayTransaction.invoice_id == invoice.id, GatewayTransaction.id != attempt.id,
+        GatewayTransaction.status == GatewayStatus.PENDING,
+        GatewayTransaction.gateway == attempt.gateway)).first()
+    if busy is not None:
+        return False  # another attempt is being executed: asked again later, never both
+    attempt.status = GatewayStatus.PENDING
+    return True
 
 
 def settle(attempt_id, *, may_execute=False, hint=None):
@@ -322,17 +343,20 @@ def settle(attempt_id, *, may_execute=False, hint=None):
         return attempt.status if attempt is not None else None
     client = _client(attempt.gateway)
     verdict = None
-    if client.executes and may_execute and _claim_execution(attempt.id):
-        try:
-            verdict = client.execute_payment(attempt.gateway_reference)
-        except Refused as exc:
-            # The gateway refused to take the money (insufficient balance, a blocked wallet…).
-            _record(attempt.id, client.exchanges, status=GatewayStatus.FAILED, error=exc.reason,
-                    next_check_at=None)
-            return GatewayStatus.FAILED
-        except Unreachable as exc:
-            log.warning("%s execute of %s: %s; asking with a query", attempt.gateway.name,
-                        attempt.reference, exc)
+    if client.executes and may_execute:
+        if _claim_execution(attempt.id):
+            try:
+                verdict = client.execute_payment(attempt.gateway_reference)
+            except Refused as exc:
+                # The gateway refused to take the money (insufficient balance, a blocked wallet…).
+                _record(attempt.id, client.exchanges, status=GatewayStatus.FAILED,
+                        error=exc.reason, next_check_at=None)
+                return GatewayStatus.FAILED
+            except Unreachable as exc:
+                log.warning("%s execute of %s: %s; asking with a query", attempt.gateway.name,
+                            attempt.reference, exc)
+        elif _fresh(attempt.id).status not in UNSETTLED:
+            return _fresh(attempt.id).status  # not executed: the invoice was paid meanwhile
     if verdict is None:
         try:
             verdict = client.verdict(reference=attempt.reference,
@@ -398,7 +422,7 @@ def credit(attempt_id, *, transaction_id, amount, currency, reference, exchanges
     attempt.next_check_at = None
     if invoice.cancelled_at is not None or billing.balance(invoice) < attempt.amount_poisha:
         attempt.status = GatewayStatus.UNAPPLIED
-        attempt.error = "the invoice no longer owed this amount"
+        attempt.error = NOT_OWED
         return attempt.status
     payment = billing.take_payment(invoice, attempt.amount_poisha, METHOD_OF[attempt.gateway],
                                    by_user_id=None, reference=transaction_id)

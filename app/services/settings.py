@@ -5,6 +5,7 @@ anyone opens the settings screen.
 """
 
 import json
+import re
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
@@ -105,6 +106,35 @@ def parse_day_list(value):
     return days if all(day > 0 for day in days) else None
 
 
+def _check_web_address(value):
+    if value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise InvalidSetting(_l("Write a web address starting with https:// (or http://)."))
+
+
+def _check_rsa_private_key(value):
+    from cryptography.hazmat.primitives import serialization
+
+    if value and not _key_loads(value, lambda der: serialization.load_der_private_key(der, None)):
+        raise InvalidSetting(_l("Paste the private key as Nagad gave it (PEM, or its Base64 text)."))
+
+
+def _check_rsa_public_key(value):
+    from cryptography.hazmat.primitives import serialization
+
+    if value and not _key_loads(value, serialization.load_der_public_key):
+        raise InvalidSetting(_l("Paste the public key as Nagad gave it (PEM, or its Base64 text)."))
+
+
+def _key_loads(text, load):
+    from app.integrations.gateways import key_der
+
+    try:
+        load(key_der(text))
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def quiet_hours():
     """The quiet hours as ((start hour, minute), (end hour, minute)), or None when there are none."""
     return _parse_quiet_hours(get("quiet_hours")) if get("quiet_hours") else None
@@ -182,23 +212,26 @@ SETTINGS = {
                                         int, 100, 0),
     "payment_link_hours": SettingSpec(_l("Online payment links work for (hours)"), int, 72, 1),
     "bkash_base_url": SettingSpec(_l("bKash: API address (sandbox or live)"), str,
-                                  "https://tokenized.sandbox.bka.sh/v1.2.0-beta"),
+                                  "https://tokenized.sandbox.bka.sh/v1.2.0-beta",
+                                  check=_check_web_address),
     "bkash_app_key": SettingSpec(_l("bKash: app key"), str, ""),
     "bkash_app_secret": SettingSpec(_l("bKash: app secret"), str, "", secret=True),
     "bkash_username": SettingSpec(_l("bKash: user name"), str, ""),
     "bkash_password": SettingSpec(_l("bKash: password"), str, "", secret=True),
     "sslcommerz_base_url": SettingSpec(_l("SSLCommerz: address (sandbox or live)"), str,
-                                       "https://sandbox.sslcommerz.com"),
+                                       "https://sandbox.sslcommerz.com", check=_check_web_address),
     "sslcommerz_store_id": SettingSpec(_l("SSLCommerz: store ID"), str, ""),
     "sslcommerz_store_password": SettingSpec(_l("SSLCommerz: store password"), str, "",
                                              secret=True),
     "nagad_base_url": SettingSpec(_l("Nagad: API address (sandbox or live)"), str,
-                                  "http://sandbox.mynagad.com:10080/remote-payment-gateway-1.0/api/dfs"),
+                                  "http://sandbox.mynagad.com:10080/remote-payment-gateway-1.0/api/dfs",
+                                  check=_check_web_address),
     "nagad_merchant_id": SettingSpec(_l("Nagad: merchant ID"), str, ""),
     "nagad_merchant_number": SettingSpec(_l("Nagad: merchant wallet number"), str, ""),
     "nagad_merchant_private_key": SettingSpec(_l("Nagad: merchant private key (PEM or Base64)"),
-                                              str, "", secret=True),
-    "nagad_public_key": SettingSpec(_l("Nagad: Nagad's public key (PEM or Base64)"), str, ""),
+                                              str, "", secret=True, check=_check_rsa_private_key),
+    "nagad_public_key": SettingSpec(_l("Nagad: Nagad's public key (PEM or Base64)"), str, "",
+                                    check=_check_rsa_public_key),
     "bkash_refund_days": SettingSpec(_l("bKash: refunds possible for (days after payment)"), int,
                                      15, 0),
 }
