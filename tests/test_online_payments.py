@@ -6,6 +6,7 @@ pointed at it only through its settings, as an install would be.
 
 import html
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -765,3 +766,83 @@ def test_money_a_gateway_took_twice_is_told_to_the_client_as_received(desk, clie
     db.session.expire_all()
     assert sorted(a.status.name for a in online_payments.attempts_of(invoice.id)) == [
         "COMPLETED", "UNAPPLIED"]
+
+
+# --- bKash's failures ------------------------------------------------------------------------
+
+def test_a_query_is_confirmed_by_the_transaction_itself(desk, client, bkash, invoice):
+    """After a lost execute answer, query says Completed; search transaction must agree."""
+    payment_id = start_bkash(client, link_path(invoice))
+    bkash.disconnect_next("execute", performed=True)
+    bkash.tamper_next("search", amount="1.00")
+    bkash.customer_pays(payment_id)
+    db.session.expire_all()
+    attempt = the_attempt()
+    assert attempt.status is GatewayStatus.FAILED and "amount" in attempt.error
+    assert [e["call"] for e in attempt.exchanges][-3:] == [
+        "execute", "payment/status", "general/searchTransaction"]
+    assert payments_of(invoice) == []
+
+
+def test_a_malformed_create_answer_stops_the_attempt_cleanly(desk, client, bkash, invoice):
+    path = link_path(invoice)
+    bkash.malformed_next("create")
+    response = client.post(f"{path}/bkash")
+    assert response.status_code == 409 and "could not start" in response.get_data(as_text=True)
+    assert the_attempt().status is GatewayStatus.FAILED
+    assert client.get(path).status_code == 200  # try again from the same link
+
+
+def test_an_expired_or_revoked_token_is_granted_again(desk, client, bkash, invoice):
+    payment_id = start_bkash(client, link_path(invoice))
+    bkash.revoke_tokens()
+    bkash.customer_pays(payment_id)
+    db.session.expire_all()
+    assert the_attempt().status is GatewayStatus.COMPLETED
+    # The first execute was refused with 401 by bKash's API gateway, before bKash saw it.
+    assert len(bkash.calls("grant")) == 2 and len(bkash.calls("execute")) == 2
+    assert len(payments_of(invoice)) == 1
+
+
+def test_a_token_past_its_time_is_refreshed_not_granted(desk, client, bkash, invoice):
+    import json as json_module
+
+    from app.extensions import rq
+
+    path = link_path(invoice)
+    start_bkash(client, path)
+    [key] = rq.connection.keys("locker-desk:bkash-token:*")
+    token = json_module.loads(rq.connection.get(key))
+    token["expires_at"] = 0
+    rq.connection.set(key, json_module.dumps(token))
+    start_bkash(client, path)
+    assert len(bkash.calls("grant")) == 1 and len(bkash.calls("refresh")) == 1
+
+
+def test_an_execute_slower_than_the_timeout_is_queried_not_repeated(desk, client, bkash, invoice):
+    desk.app.config["GATEWAY_TIMEOUT"] = 0.5
+    payment_id = start_bkash(client, link_path(invoice))
+    bkash.delay_next(1.5, "execute")
+    bkash.customer_pays(payment_id)
+    db.session.expire_all()
+    assert len(bkash.calls("execute")) == 1
+    assert the_attempt().status in (GatewayStatus.PENDING, GatewayStatus.COMPLETED)
+    deadline = time.monotonic() + 10  # bKash finishes the slow execute on its own
+    while bkash.payment(payment_id)["transactionStatus"] != "Completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    attempt = the_attempt()
+    attempt.next_check_at = utcnow()
+    db.session.commit()
+    online_payments.verify_due()
+    assert the_attempt().status is GatewayStatus.COMPLETED
+    assert len(payments_of(invoice)) == 1 and len(bkash.calls("execute")) == 1
+
+
+def test_the_receipt_link_after_paying_opens_the_pdf(desk, client, bkash, invoice):
+    payment_id = start_bkash(client, link_path(invoice))
+    bkash.customer_pays(payment_id)
+    page = bkash.deliveries[-1]["answer"].decode()
+    receipt = re.search(r'href="(/r/[^"]+)"', page).group(1)
+    response = client.get(receipt)
+    assert response.status_code == 200 and response.mimetype == "application/pdf"

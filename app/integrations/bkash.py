@@ -84,8 +84,20 @@ class BkashClient:
         return self._verdict_of(self.execute(gateway_reference))
 
     def verdict(self, *, reference, gateway_reference, hint=None):
-        """Where the payment stands, by query payment (read only, safe to repeat)."""
-        return self._verdict_of(self.query(gateway_reference))
+        """Where the payment stands, by query payment (read only, safe to repeat).
+
+        A payment the query calls completed is looked up by its trxID too (search
+        transaction): the money movement itself must say Completed, for the amount.
+        """
+        verdict = self._verdict_of(self.query(gateway_reference))
+        if verdict.state != gateways.COMPLETED:
+            return verdict
+        found = self.search(verdict.transaction_id)
+        if found.get("transactionStatus") != "Completed":
+            return Verdict(state=gateways.OPEN, reason=found.get("transactionStatus") or "")
+        return Verdict(state=verdict.state, transaction_id=found.get("trxID") or "",
+                       amount=found.get("amount") or "", currency=found.get("currency") or "",
+                       reference=verdict.reference, reason=verdict.reason)
 
     def give_back(self, *, reference, gateway_reference, transaction_id, amount, reason):
         """Refund `amount` of a completed payment; returns bKash's refundTrxID."""
