@@ -92,6 +92,14 @@ def the_attempt():
     return db.session.execute(db.select(GatewayTransaction)).scalar_one()
 
 
+def assert_refused(invoice, field):
+    """The gateway's answer was refused on `field`: the attempt failed, nothing credited."""
+    db.session.expire_all()
+    attempt = the_attempt()
+    assert attempt.status is GatewayStatus.FAILED and field in attempt.error, attempt.error
+    assert payments_of(invoice) == []
+
+
 def test_a_client_pays_an_invoice_with_bkash_from_the_link(desk, client, bkash, invoice):
     path = link_path(invoice)
     page = client.get(path).get_data(as_text=True)
@@ -149,10 +157,7 @@ def test_a_tampered_execute_answer_is_refused_and_logged(desk, client, bkash, in
     payment_id = start_bkash(client, link_path(invoice))
     bkash.tamper_next("execute", amount="1.00")
     bkash.customer_pays(payment_id)
-    db.session.expire_all()
-    attempt = the_attempt()
-    assert attempt.status is GatewayStatus.FAILED and "amount" in attempt.error
-    assert payments_of(invoice) == []
+    assert_refused(invoice, "amount")
 
 
 def test_the_same_callback_replayed_100_times_credits_once(desk, client, bkash, invoice):
@@ -512,10 +517,7 @@ def test_a_signed_callback_for_a_smaller_payment_is_never_credited(desk, client,
     """The gateway itself says less was paid: the validation API's amount decides."""
     sessionkey = start_sslcommerz(client, sslcommerz, link_path(invoice))
     sslcommerz.customer_pays(sessionkey, amount="10.00")
-    db.session.expire_all()
-    attempt = the_attempt()
-    assert attempt.status is GatewayStatus.FAILED and "amount" in attempt.error
-    assert payments_of(invoice) == []
+    assert_refused(invoice, "amount")
 
 
 def test_a_declined_card_is_recorded_and_nothing_credited(desk, client, sslcommerz, invoice):
@@ -645,10 +647,7 @@ def test_nagad_verify_saying_another_amount_is_never_credited(desk, client, naga
     payment_ref = start_nagad(client, link_path(invoice))
     nagad.tamper_verify(payment_ref, amount="1.00")
     nagad.customer_pays(payment_ref)
-    db.session.expire_all()
-    attempt = the_attempt()
-    assert attempt.status is GatewayStatus.FAILED and "amount" in attempt.error
-    assert payments_of(invoice) == []
+    assert_refused(invoice, "amount")
 
 
 def test_a_nagad_answer_not_signed_by_nagad_stops_the_payment(desk, client, nagad, invoice):
@@ -776,12 +775,9 @@ def test_a_query_is_confirmed_by_the_transaction_itself(desk, client, bkash, inv
     bkash.disconnect_next("execute", performed=True)
     bkash.tamper_next("search", amount="1.00")
     bkash.customer_pays(payment_id)
-    db.session.expire_all()
-    attempt = the_attempt()
-    assert attempt.status is GatewayStatus.FAILED and "amount" in attempt.error
-    assert [e["call"] for e in attempt.exchanges][-3:] == [
+    assert_refused(invoice, "amount")
+    assert [e["call"] for e in the_attempt().exchanges][-3:] == [
         "execute", "payment/status", "general/searchTransaction"]
-    assert payments_of(invoice) == []
 
 
 def test_a_malformed_create_answer_stops_the_attempt_cleanly(desk, client, bkash, invoice):
