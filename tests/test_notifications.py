@@ -674,3 +674,26 @@ def test_send_reminder_now_twice_from_two_tabs_sends_once(desk, sms):
     notifications.send_due()
     run_worker()
     assert len([e for e in sms.accepted if e["msisdn"] == "8801711000041"]) == 1
+
+
+@pytest.mark.databases("sqlite")
+def test_desk_actions_that_write_no_message_enqueue_no_job(desk, sms):
+    """A client reached on no channel: assigning and paying put nothing on the queue."""
+    from app.extensions import rq
+
+    configure(sms=sms)
+    user, client = _register(desk, Language.ENGLISH, email=None, whatsapp=False)
+    client.opt_in_sms = False
+    db.session.commit()
+    queue = rq.queue("notifications")
+    queue.empty()
+    locker = desk.make_locker(zone=desk.make_zone(branch=client.branch, kind=ZoneKind.WOMEN))
+    rentals.assign(locker.id, client.id, RentalTerm.MONTHLY, by_user_id=user.id,
+                   pay_now=PaymentMethod.CASH)
+    assert queue.count == 0
+    # The same for a client reached by SMS enqueues the hand-out.
+    other = desk.make_client(branch=client.branch, phone="+8801711000077", opt_in_sms=True,
+                             gender=Gender.FEMALE)
+    second = desk.make_locker(zone=locker.zone)
+    rentals.assign(second.id, other.id, RentalTerm.MONTHLY, by_user_id=user.id)
+    assert queue.count >= 1

@@ -431,19 +431,28 @@ def silenced():
         _silenced.reset(token)
 
 
+_CHECKED_EVENTS = "notifications_checked_events"
+
+
 def _on_recorded(row):
     """In the event's transaction: write the notifications it triggers."""
     kind = TRIGGERS.get(row.name)
-    if kind is None or row.client_id is None or _silenced.get():
+    if kind is None:
+        return
+    db.session.flush()
+    # on_events() then enqueues a job only for events that wrote a message.
+    checked = db.session.info.setdefault(_CHECKED_EVENTS, {})
+    checked[row.id] = False
+    if row.client_id is None or _silenced.get():
         return
     data = row.data or {}
     if row.name == events.PAYMENT_RECORDED and data.get("method") == "DEPOSIT":
         return  # dues settled from the deposit at key return: the return slip says so
-    db.session.flush()
     facts = {"deadline": data["deadline"]} if data.get("deadline") else None
-    write(kind, row.client_id, branch_id=row.branch_id, rental_id=row.rental_id,
-          invoice_id=data.get("invoice_id"), payment_id=data.get("payment_id"),
-          event_id=row.id, dedupe=f"event:{row.id}", facts=facts)
+    written = write(kind, row.client_id, branch_id=row.branch_id, rental_id=row.rental_id,
+                    invoice_id=data.get("invoice_id"), payment_id=data.get("payment_id"),
+                    event_id=row.id, dedupe=f"event:{row.id}", facts=facts)
+    checked[row.id] = bool(written)
 
 
 def write(kind, client_id, *, dedupe, branch_id=None, rental_id=None, invoice_id=None,
@@ -510,7 +519,11 @@ def on_events(batch):
     """
     from jobs.notifications import hand_out_for_events
 
-    ids = [event.id for event in batch if event.name in TRIGGERS]
+    # An event this session wrote no message for needs no job; one it never saw (the
+    # events' sweeper hands out old ones) is handed out to be safe.
+    checked = db.session.info.get(_CHECKED_EVENTS, {})
+    ids = [event.id for event in batch
+           if event.name in TRIGGERS and checked.pop(event.id, True)]
     if not ids:
         return True
     try:
