@@ -546,12 +546,6 @@ def hand_out(event_ids):
     return len(ids)
 
 
-def _channel_of_on(notification_id):
-    channel = db.session.execute(db.select(Notification.channel).where(
-        Notification.id == notification_id)).scalar_one()
-    return channel_on(channel)
-
-
 def send_due(now=None):
     """Job (every minute): hand out what is due and not on its way; drop what waited too long.
 
@@ -883,7 +877,9 @@ def send_due_quietly():
 def enqueue_after_commit():
     """Hand staff-made notifications to the workers (the sweeper does it if Redis is down)."""
     ids = db.session.info.pop("notifications_to_enqueue", [])
-    ids = [notification_id for notification_id in ids if _channel_of_on(notification_id)]
+    on = [channel for channel in Channel if channel_on(channel)]
+    ids = db.session.execute(db.select(Notification.id).where(
+        Notification.id.in_(ids), Notification.channel.in_(on))).scalars().all() if ids else []
     try:
         _enqueue(ids)
     except Exception:
