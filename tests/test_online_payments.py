@@ -842,3 +842,24 @@ def test_the_receipt_link_after_paying_opens_the_pdf(desk, client, bkash, invoic
     receipt = re.search(r'href="(/r/[^"]+)"', page).group(1)
     response = client.get(receipt)
     assert response.status_code == 200 and response.mimetype == "application/pdf"
+
+
+def test_the_activity_log_tells_the_attempt_without_its_calls(desk, client, bkash, invoice):
+    from app.models import ActivityLog
+
+    payment_id = start_bkash(client, link_path(invoice))
+    bkash.customer_pays(payment_id)
+    entries = db.session.execute(db.select(ActivityLog).where(
+        ActivityLog.model == "GatewayTransaction")).scalars().all()
+    assert entries and any("status" in (entry.changes or {}) for entry in entries)
+    assert "bkashURL" not in str([entry.changes for entry in entries])
+    assert db.session.execute(db.select(ActivityLog).where(
+        ActivityLog.model == "PaymentLink")).first() is not None
+
+
+def test_guessing_payment_links_is_slowed_per_address(desk, client):
+    """30 tries a minute from one address, then 429; another address is not held up."""
+    statuses = [client.get(f"/pay/guess-{n}", environ_base={"REMOTE_ADDR": "198.51.100.7"})
+                .status_code for n in range(32)]
+    assert statuses.count(404) == 30 and statuses[-1] == 429
+    assert client.get("/pay/guess", environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 404

@@ -39,13 +39,15 @@ from app.services.network import request_address
 # Notifications are a delivery log of their own; staff acting on one (a retry) is logged.
 UNAUDITED_MODELS = (ActivityLog, WebAuthn, DomainEvent, StaffSession, PasswordHistory,
                     Notification)
-# Logged as changed, but never with their values.
+# Logged as changed, but never with their values (a gateway attempt's calls: its ledger has them).
 SECRET_FIELDS = {"password", "tf_totp_secret", "us_totp_secrets", "fs_uniquifier",
-                 "fs_webauthn_user_handle", "mf_recovery_codes"}
+                 "fs_webauthn_user_handle", "mf_recovery_codes", "exchanges"}
 # Bookkeeping that changes on every login; a change to only these is not news.
 NOISE_FIELDS = {"created_at", "updated_at", "update_datetime", "last_login_at",
                 "current_login_at", "last_login_ip", "current_login_ip", "login_count",
-                "failed_login_count"}
+                "failed_login_count",
+                # A gateway attempt's checks and calls: its own ledger keeps them in full.
+                "exchanges", "checks", "next_check_at", "refund_started_at"}
 MASK = "••••"
 
 _actor = contextvars.ContextVar("audit_actor", default=None)
