@@ -26,15 +26,15 @@ import hmac
 import json
 import re
 import secrets
-import socket
-import sys
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
+
+from tests.protocol_servers.base import Handler
+from tests.protocol_servers.base import TrackingServer
 
 # A held answer is released by the test; this bounds a test that forgets to.
 HOLD_TIMEOUT = 30.0
@@ -181,91 +181,9 @@ def flask_client_transport(client):
     return send
 
 
-class _Server(ThreadingHTTPServer):
-    """Threading server that knows its open connections, so stop() can end idle keep-alives."""
-
-    daemon_threads = True
-
-    def __init__(self, address, handler, owner):
-        self.owner = owner
-        self.connections = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, handler)
-
-    def process_request(self, request, client_address):
-        with self.connections_lock:
-            self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request):
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self):
-        with self.connections_lock:
-            connections = list(self.connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request, client_address):
-        # A client that gave up mid-answer (its timeout, a held request) is expected here.
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Ends idle keep-alive connections of clients that never close them.
-    timeout = 5
-
-    def log_message(self, format, *args):
-        # Tests read `requests`, not an access log on stderr.
-        pass
-
-    def do_POST(self):
-        self.server.owner._handle(self, "POST")
-
-    def do_GET(self):
-        self.server.owner._handle(self, "GET")
-
-    def do_DELETE(self):
-        self.server.owner._handle(self, "DELETE")
-
-    def do_PUT(self):
-        self.server.owner._handle(self, "PUT")
-
-    def read_body(self):
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    # Trailer section ends with an empty line.
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def answer(self, status, body, content_type, extra_headers=()):
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in extra_headers:
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-        except (ConnectionError, TimeoutError):
-            # The client stopped waiting; a real server would not care either.
-            self.close_connection = True
+class _Handler(Handler):
+    # This server imitates no provider's Server header, so it keeps Python's default in full.
+    sys_version = BaseHTTPRequestHandler.sys_version
 
 
 class WhatsAppCloudServer:
@@ -311,7 +229,7 @@ class WhatsAppCloudServer:
         self._stopping = threading.Event()
         self._stopped = False
 
-        self._httpd = _Server(("127.0.0.1", 0), _Handler, self)
+        self._httpd = TrackingServer(("127.0.0.1", 0), _Handler, self)
         self.port = self._httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(
