@@ -44,6 +44,7 @@ from app.models import Invoice
 from app.models import Payment
 from app.models import PaymentMethod
 from app.services import billing
+from app.services import notifications
 from app.services import online_payments
 from app.services import qr
 from app.services.access import CREATE
@@ -152,6 +153,7 @@ def invoice_facts(invoice):
             "payment_link_qr": (qr.svg(link_url, css_class="payment-link-qr",
                                        label=_("Payment link")) if link_url else None),
             "gateways_on_offer": online_payments.gateways_on_offer(),
+            "may_send_link": can(current_user, "messages", CREATE),
             "gateway_attempts": online_payments.attempts_of(invoice.id)}
 
 
@@ -171,6 +173,12 @@ class RefundForm(DeskForm):
 
     amount = StringField(_l("Refund (৳)"))
     reason = StringField(_l("Reason"), validators=[Length(max=255)])
+
+
+class GatewayRefundForm(RefundForm):
+    """A payment a gateway brought in: back through the gateway, or handed back at the desk."""
+
+    returned = SelectField(_l("How the money goes back"), default="gateway")
 
 
 class CancelForm(DeskForm):
@@ -267,14 +275,22 @@ class PaymentDeskView(SecuredView):
         """Refund (part of) a payment, with a reason."""
         self._require_edit()
         payment = _visible(db.session.get(Payment, payment_id))
-        form = RefundForm()
+        attempt = online_payments.attempt_of_payment(payment.id)
+        form = RefundForm() if attempt is None else GatewayRefundForm()
+        if attempt is not None:
+            form.returned.choices = [
+                ("gateway", _("Through %(gateway)s, to the client's account",
+                              gateway=attempt.gateway.label)),
+                ("desk", _("Handed back at the desk (or refunded in %(gateway)s's own panel)",
+                           gateway=attempt.gateway.label))]
         if form.validate_on_submit():
             amount = _amount(form, "amount")
             if amount is not None:
                 try:
-                    # Money a gateway took goes back through that gateway first.
-                    online_payments.refund(payment.id, amount, form.reason.data,
-                                           by_user_id=current_user.id)
+                    # Money a gateway took goes back through that gateway unless staff say not.
+                    online_payments.refund(
+                        payment.id, amount, form.reason.data, by_user_id=current_user.id,
+                        through_gateway=attempt is None or form.returned.data == "gateway")
                 except (billing.BillingError, online_payments.PaymentError) as exc:
                     show_refusal(form, exc)
                 else:
@@ -309,6 +325,24 @@ class PaymentDeskView(SecuredView):
             flash(str(exc.message), "error")
         else:
             flash(_("Payment link made: the client can open it or scan its QR code."), "success")
+        return redirect(self._back(invoice.id))
+
+    @expose(f"/send-link/<{ID_PATH}:invoice_id>/", methods=("POST",))
+    def send_link(self, invoice_id):
+        """Send the client the payment link by the channels they allow (takes messages-create too)."""
+        if not can(current_user, "messages", CREATE):
+            abort(403)
+        invoice = _visible(db.session.get(Invoice, invoice_id))
+        try:
+            written = online_payments.send_link(invoice.id, by_user_id=current_user.id)
+        except online_payments.PaymentError as exc:
+            flash(str(exc.message), "error")
+        else:
+            notifications.enqueue_after_commit()
+            flash(_("Payment link sent to %(client)s by %(channels)s.",
+                    client=invoice.client.full_name,
+                    channels=", ".join(str(message.channel.label) for message in written)),
+                  "success")
         return redirect(self._back(invoice.id))
 
     @expose(f"/check/<{ID_PATH}:attempt_id>/", methods=("POST",))

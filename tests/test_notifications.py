@@ -20,9 +20,11 @@ from app.models import RentalStatus
 from app.models import RentalTerm
 from app.models import ZoneKind
 from app.models import utcnow
+from app.services import billing
 from app.services import clients as client_service
 from app.services import notifications
 from app.services import rentals
+from app.services import settings
 from tests.messaging import configure
 from tests.messaging import run_worker
 
@@ -587,7 +589,7 @@ def test_managers_get_one_morning_digest_in_their_language(desk, smtp, sms):
 @pytest.mark.parametrize("language", [Language.ENGLISH, Language.BENGALI])
 def test_every_kind_of_message_goes_out_on_every_channel_in_both_languages(desk, smtp, sms,
                                                                            whatsapp, language):
-    """The shipped templates of all eight kinds, filled in and accepted by all three providers.
+    """The shipped templates of all nine kinds, filled in and accepted by all three providers.
 
     The WhatsApp server knows each template by name, language and parameter count, as
     Meta's approval does, so a template whose placeholders drift from it fails here.
@@ -601,6 +603,12 @@ def test_every_kind_of_message_goes_out_on_every_channel_in_both_languages(desk,
     rental = rentals.assign(locker.id, client.id, RentalTerm.MONTHLY, by_user_id=user.id,
                             pay_now=PaymentMethod.CASH)
     payment = db.session.execute(db.select(Payment)).scalar_one()
+    # An unpaid invoice for the payment link, with a gateway set up (never called here).
+    owed = rentals.assign(desk.make_locker(zone=zone, number="W-101").id, client.id,
+                          RentalTerm.MONTHLY, by_user_id=user.id)
+    owed_invoice_id = billing.invoice_of(owed.id).id
+    for key in ("bkash_app_key", "bkash_app_secret", "bkash_username", "bkash_password"):
+        settings.put(key, "set")
     for message in _messages():
         message.status = S.CANCELLED
     db.session.commit()
@@ -610,18 +618,20 @@ def test_every_kind_of_message_goes_out_on_every_channel_in_both_languages(desk,
             continue
         notifications.write(kind, client.id, dedupe=f"matrix:{kind.name}", rental_id=rental.id,
                             payment_id=payment.id if kind is MessageKind.RECEIPT else None,
+                            invoice_id=(owed_invoice_id if kind is MessageKind.PAYMENT_LINK
+                                        else payment.invoice_id),
                             facts={"days": 3, "deadline": deadline})
     db.session.commit()
     notifications.send_due()
     run_worker()
     matrix = [m for m in _messages() if m.dedupe_key.startswith("matrix:")]
-    assert len(matrix) == 8 * 3
+    assert len(matrix) == 9 * 3
     assert {m.status for m in matrix} == {S.SENT}, [(m.kind, m.channel, m.error) for m in matrix]
-    assert len(smtp.mailbox.messages) == 8 and len(sms.accepted) == 8
+    assert len(smtp.mailbox.messages) == 9 and len(sms.accepted) == 9
     assert {entry["template"] for entry in whatsapp.sent} == {
         "locker_welcome", "locker_assigned", "locker_receipt", "locker_expiry_reminder",
         "locker_overdue", "locker_reservation_lapsed", "locker_waitlist_offer",
-        "locker_abandoned"}
+        "locker_abandoned", "locker_payment_link"}
     assert all(entry["language"] == language.value for entry in whatsapp.sent)
     bengali = language is Language.BENGALI
     for text in [entry["sms"] for entry in sms.accepted] + [m["Subject"] for m in

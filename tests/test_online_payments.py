@@ -380,6 +380,15 @@ def test_bkash_refunds_stop_after_the_window(desk, client, bkash, invoice):
     with pytest.raises(online_payments.PaymentError, match="15"):
         online_payments.refund(payment.id, 10000, "Late", by_user_id=None)
     assert bkash.calls("refund") == []
+    # Handed back at the desk instead: recorded, bKash not asked.
+    accountant = desk.login_as("Accountant")
+    form = accountant.get(f"/admin/take_payment/refund/{payment.id}/").get_data(as_text=True)
+    assert "Through bKash" in form and "Handed back at the desk" in form
+    response = accountant.post(f"/admin/take_payment/refund/{payment.id}/", data={
+        "amount": "100", "reason": "Late", "returned": "desk"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert bkash.calls("refund") == []
+    assert billing.refundable(payment) == payment.amount_poisha - 10000
 
 
 def test_unapplied_money_is_sent_back_through_the_gateway(desk, client, sslcommerz, invoice):
@@ -863,3 +872,38 @@ def test_guessing_payment_links_is_slowed_per_address(desk, client):
                 .status_code for n in range(32)]
     assert statuses.count(404) == 30 and statuses[-1] == 429
     assert client.get("/pay/guess", environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 404
+
+
+def test_the_desk_sends_the_link_by_sms_once_and_it_opens_the_payment_page(desk, client, bkash,
+                                                                         invoice, sms):
+    from app.models import Language
+    from tests.messaging import configure
+    from tests.messaging import run_worker
+
+    configure(sms=sms)
+    invoice.client.opt_in_sms, invoice.client.preferred_language = True, Language.BENGALI
+    db.session.commit()
+    front = desk.login_as("Front Desk", locale="bn")
+    front.post(f"/admin/take_payment/link/{invoice.id}/")
+    page = front.get(f"/admin/invoices/details/?id={invoice.id}").get_data(as_text=True)
+    assert 'id="send-payment-link"' in page
+    assert front.post(f"/admin/take_payment/send-link/{invoice.id}/").status_code == 302
+    run_worker()
+    [sent] = sms.accepted
+    link = online_payments.current_link(invoice.id)
+    assert online_payments.link_url(link) in sent["sms"] and "৳" in sent["sms"]
+    path = re.search(r"https?://[^/\s]+(/pay/\S+)", sent["sms"]).group(1)
+    assert invoice.number in client.get(path).get_data(as_text=True)
+    # A second press (a double click, another tab) is refused; nothing more is sent.
+    again = front.post(f"/admin/take_payment/send-link/{invoice.id}/", follow_redirects=True)
+    assert "দুবার" in again.get_data(as_text=True)
+    run_worker()
+    assert len(sms.accepted) == 1
+
+
+def test_sending_a_link_takes_the_right_to_send_messages(desk, bkash, invoice):
+    accountant = desk.login_as("Accountant")  # takes payments, does not send messages
+    online_payments.create_link(invoice.id, by_user_id=None)
+    page = accountant.get(f"/admin/invoices/details/?id={invoice.id}").get_data(as_text=True)
+    assert "payment-link-qr" in page and "send-payment-link" not in page
+    assert accountant.post(f"/admin/take_payment/send-link/{invoice.id}/").status_code == 403

@@ -35,6 +35,7 @@ class MessageKind(LabelledEnum):
     WAITLIST_OFFER = "waitlist_offer"
     ABANDONED = "abandoned"
     CAMPAIGN = "campaign"  # words from the campaign, not from a template
+    PAYMENT_LINK = "payment_link"  # staff send an invoice's online payment link
 
     @classmethod
     def _labels(cls):
@@ -44,7 +45,7 @@ class MessageKind(LabelledEnum):
                 cls.OVERDUE: _l("Overdue notice"),
                 cls.RESERVATION_LAPSED: _l("Reservation lapsed"),
                 cls.WAITLIST_OFFER: _l("Waitlist offer"),
-                cls.ABANDONED: _l("Abandoned rental")}
+                cls.ABANDONED: _l("Abandoned rental"), cls.PAYMENT_LINK: _l("Payment link")}
 
 
 class MessageStatus(LabelledEnum):

@@ -19,7 +19,7 @@ WHATSAPP_NAMES = {
     K.WELCOME: "locker_welcome", K.ASSIGNMENT: "locker_assigned", K.RECEIPT: "locker_receipt",
     K.REMINDER: "locker_expiry_reminder", K.OVERDUE: "locker_overdue",
     K.RESERVATION_LAPSED: "locker_reservation_lapsed", K.WAITLIST_OFFER: "locker_waitlist_offer",
-    K.ABANDONED: "locker_abandoned",
+    K.ABANDONED: "locker_abandoned", K.PAYMENT_LINK: "locker_payment_link",
 }
 
 # (kind, channel, language): (subject, body)
@@ -194,6 +194,28 @@ DEFAULTS = {
     (K.ABANDONED, C.WHATSAPP, BN): (
         "", "{{ client_name }}, ভাড়ার মেয়াদ শেষ হওয়ায় লকার {{ locker_number }} খালি করা "
             "হয়েছে। জিনিসপত্র ডেস্ক থেকে নিন।"),
+    # --- payment link (sent by staff from the invoice) ---
+    (K.PAYMENT_LINK, C.EMAIL, EN): (
+        "Pay invoice {{ invoice_number }} online",
+        "Dear {{ client_name }},\n\n{{ amount }} is due on invoice {{ invoice_number }}. You "
+        "can pay it online with bKash, Nagad or a card here:\n{{ payment_link }}\n\n"
+        "{{ gym_name }}, {{ gym_hours }}"),
+    (K.PAYMENT_LINK, C.EMAIL, BN): (
+        "ইনভয়েস {{ invoice_number }} অনলাইনে পরিশোধ করুন",
+        "প্রিয় {{ client_name }},\n\nইনভয়েস {{ invoice_number }}-এ বকেয়া {{ amount }}। "
+        "বিকাশ, নগদ বা কার্ডে এখানে অনলাইনে পরিশোধ করতে পারেন:\n{{ payment_link }}\n\n"
+        "{{ gym_name }}, {{ gym_hours }}"),
+    (K.PAYMENT_LINK, C.SMS, EN): (
+        "", "Pay {{ amount }} for invoice {{ invoice_number }} online: {{ payment_link }} "
+            "{{ gym_name }}"),
+    (K.PAYMENT_LINK, C.SMS, BN): (
+        "", "বকেয়া {{ amount }} অনলাইনে পরিশোধ করুন: {{ payment_link }}"),
+    (K.PAYMENT_LINK, C.WHATSAPP, EN): (
+        "", "Hello {{ client_name }}, {{ amount }} is due on invoice {{ invoice_number }}. "
+            "Pay online here: {{ payment_link }}"),
+    (K.PAYMENT_LINK, C.WHATSAPP, BN): (
+        "", "{{ client_name }}, ইনভয়েস {{ invoice_number }}-এ বকেয়া {{ amount }}। অনলাইনে "
+            "পরিশোধ করুন: {{ payment_link }}"),
 }
 
 

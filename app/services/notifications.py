@@ -321,6 +321,8 @@ def context(notification, language, *, make_links=True):
         facts.invoice = facts.invoice or facts.payment.invoice
     if facts.invoice is not None:
         values["invoice_number"] = facts.invoice.number
+        if notification.kind is MessageKind.PAYMENT_LINK:
+            values["amount"] = taka(billing.balance(facts.invoice))
     if make_links and notification.kind is not MessageKind.RECEIPT:
         values["payment_link"] = _payment_link(facts)
     if "days" in facts.extra:
@@ -432,6 +434,7 @@ def silenced():
 
 
 _CHECKED_EVENTS = "notifications_checked_events"
+_TO_ENQUEUE = "notifications_to_enqueue"
 
 
 def _on_recorded(row):
@@ -815,7 +818,7 @@ def retry(notification_id, *, by_user_id):
     notification.body = None  # written again from the template and today's facts
     audit.record(audit.ActivityAction.UPDATE, model="Notification", object_id=notification.id,
                  summary=f"message sent again: {notification}")
-    db.session.info.setdefault("notifications_to_enqueue", []).append(notification.id)
+    enqueue_later([notification])
     return notification
 
 
@@ -848,8 +851,7 @@ def remind_now(rental_id, *, by_user_id):
     db.session.flush()
     audit.record(audit.ActivityAction.CREATE, model="Notification", object_id=rental.id,
                  summary=f"reminder sent now for rental {rental.id} ({len(written)} message(s))")
-    db.session.info.setdefault("notifications_to_enqueue", []).extend(
-        notification.id for notification in written)
+    enqueue_later(written)
     return written
 
 
@@ -874,9 +876,14 @@ def send_due_quietly():
         return 0
 
 
+def enqueue_later(written):
+    """Mark staff-made messages (flushed) for enqueue_after_commit(), which the screen calls."""
+    db.session.info.setdefault(_TO_ENQUEUE, []).extend(message.id for message in written)
+
+
 def enqueue_after_commit():
     """Hand staff-made notifications to the workers (the sweeper does it if Redis is down)."""
-    ids = db.session.info.pop("notifications_to_enqueue", [])
+    ids = db.session.info.pop(_TO_ENQUEUE, [])
     on = [channel for channel in Channel if channel_on(channel)]
     ids = db.session.execute(db.select(Notification.id).where(
         Notification.id.in_(ids), Notification.channel.in_(on))).scalars().all() if ids else []

@@ -38,6 +38,8 @@ from app.integrations.gateways import taka
 from app.models import Gateway
 from app.models import GatewayStatus
 from app.models import GatewayTransaction
+from app.models import MessageKind
+from app.models import Notification
 from app.models import Payment
 from app.models import PaymentLink
 from app.models import PaymentMethod
@@ -47,6 +49,7 @@ from app.models.gateways import PAID_MEANWHILE
 from app.models.gateways import UNSETTLED
 from app.services import billing
 from app.services import locking
+from app.services import notifications
 from app.services import settings
 from app.services.errors import Refusal
 from app.services.transactions import desk_action
@@ -98,6 +101,43 @@ def link_for_message(invoice_id):
         return create_link(invoice_id, by_user_id=None)
     except PaymentError:
         return None
+
+
+# A second press of "Send the link" within this long is refused (a double click, two tabs).
+SEND_LINK_GAP = timedelta(minutes=10)
+
+
+@desk_action
+def send_link(invoice_id, *, by_user_id):
+    """Send the client the invoice's payment link on every channel they allow; returns the messages.
+
+    The messages are written here and handed to the workers after the commit
+    (notifications.enqueue_after_commit); their words come from the "Payment
+    link" templates, where {{ payment_link }} is the invoice's link that still works.
+    """
+    invoice = locking.lock_invoice(invoice_id)
+    _check_payable(invoice)
+    if not gateways_on_offer():
+        raise PaymentError(_l("No payment gateway is set up; an administrator enters one in the "
+                              "settings."))
+    now = utcnow()
+    recent = db.session.execute(sa.select(Notification.created_at).where(
+        Notification.invoice_id == invoice.id, Notification.kind == MessageKind.PAYMENT_LINK,
+        Notification.created_at > now - SEND_LINK_GAP).limit(1)).scalar_one_or_none()
+    if recent is not None:
+        raise PaymentError(_l("The payment link of %(number)s was sent %(minutes)d minute(s) ago; "
+                              "it is not sent twice.", number=invoice.number,
+                              minutes=int((now - recent).total_seconds() // 60)))
+    written = notifications.write(MessageKind.PAYMENT_LINK, invoice.client_id,
+                                  branch_id=invoice.branch_id, rental_id=invoice.rental_id,
+                                  invoice_id=invoice.id, by_user_id=by_user_id,
+                                  dedupe=f"payment-link:{invoice.id}:{now:%Y%m%d%H%M%S%f}")
+    if not written:
+        raise PaymentError(_l("%(client)s cannot be reached on any channel (no address, opted "
+                              "out, or no template).", client=invoice.client.full_name))
+    db.session.flush()
+    notifications.enqueue_later(written)
+    return written
 
 
 def _check_payable(invoice):
@@ -489,16 +529,23 @@ def attempt_of_payment(payment_id):
         GatewayTransaction.payment_id == payment_id)).scalar_one_or_none()
 
 
-def refund(payment_id, amount_poisha, reason, *, by_user_id):
+def refund(payment_id, amount_poisha, reason, *, by_user_id, through_gateway=True):
     """Give money back on a payment: through the gateway that took it, then on the invoice.
 
     The one door for every refund. A payment a gateway brought in is refunded by
     that gateway first (within its refund window); only when it confirms is the
-    refund written, so the books never show money returned that was not.
+    refund written, so the books never show money returned that was not. With
+    `through_gateway` False staff hand it back themselves (cash at the desk, or the
+    gateway's own panel, e.g. after bKash's window or for Nagad): recorded as such.
     """
     attempt = attempt_of_payment(payment_id)
     if attempt is None:
         return billing.refund_payment(payment_id, amount_poisha, reason, by_user_id=by_user_id)
+    if not through_gateway:
+        text = billing.check_refund(db.session.get(Payment, payment_id), amount_poisha, reason)
+        how = str(_l("handed back at the desk"))  # in the words of who wrote the reason
+        return billing.refund_payment(payment_id, amount_poisha, f"{text} · {how}"[:255],
+                                      by_user_id=by_user_id)
     payment = db.session.get(Payment, payment_id)
     text = billing.check_refund(payment, amount_poisha, reason)
     _check_refund_window(attempt, payment.paid_at)
@@ -523,8 +570,8 @@ def _check_refund_window(attempt, paid_at):
         return
     days = settings.get("bkash_refund_days")
     if paid_at is not None and utcnow() - paid_at > timedelta(days=days):
-        raise PaymentError(_l("bKash refunds only within %(days)d days of the payment; refund "
-                              "this one at the desk.", days=days))
+        raise PaymentError(_l("bKash refunds only within %(days)d days of the payment; hand "
+                              "this one back at the desk.", days=days))
 
 
 def _through_gateway(attempt, amount_poisha, reason, *, by_user_id):

@@ -6,7 +6,9 @@ Create Date: 2026-12-02 14:26:19
 
 A gateway's transaction id is unique per gateway (a NULL, before the gateway
 gives one, repeats freely on all three databases), so one movement of money is
-credited once whatever the number of callbacks, processes and hosts.
+credited once whatever the number of callbacks, processes and hosts. Staff
+send a payment link as a message of its own kind (its templates come with
+`flask seed`).
 """
 from alembic import op
 import sqlalchemy as sa
@@ -19,8 +21,22 @@ down_revision = '0011'
 branch_labels = None
 depends_on = None
 
+MESSAGE_KINDS = ('WELCOME', 'ASSIGNMENT', 'RECEIPT', 'REMINDER', 'OVERDUE', 'RESERVATION_LAPSED',
+                 'WAITLIST_OFFER', 'ABANDONED', 'CAMPAIGN')
+
+
+def _allow_message_kinds(names):
+    # Enum columns are VARCHARs with a CHECK constraint of the names (app.models.base).
+    quoted = ", ".join(f"'{name}'" for name in names)
+    for table in ('message_template', 'notification'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_constraint(op.f(f'ck_{table}_messagekind'), type_='check')
+            batch_op.create_check_constraint(op.f(f'ck_{table}_messagekind'),
+                                             sa.text(f"kind IN ({quoted})"))
+
 
 def upgrade():
+    _allow_message_kinds(MESSAGE_KINDS + ('PAYMENT_LINK',))
     op.create_table('payment_link',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('invoice_id', sa.Integer(), nullable=False),
@@ -80,6 +96,9 @@ def upgrade():
 
 
 def downgrade():
+    for table in ('notification', 'message_template'):
+        op.execute(sa.text(f"DELETE FROM {table} WHERE kind = 'PAYMENT_LINK'"))
+    _allow_message_kinds(MESSAGE_KINDS)
     with op.batch_alter_table('gateway_transaction', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_gateway_transaction_status'))
         batch_op.drop_index(batch_op.f('ix_gateway_transaction_next_check_at'))
