@@ -479,6 +479,12 @@ def test_a_client_pays_with_sslcommerz_validated_before_credit(desk, client, ssl
     attempt = the_attempt()
     # Our own 30-character tran_id, not sslcommerz-python's 36-character uuid.
     assert record["tran_id"] == attempt.reference and len(attempt.reference) <= 30
+    # The library's class-level dict, which every instance would share, stays untouched.
+    from sslcommerz_python.payment import SSLCommerz
+    assert SSLCommerz.integration_data == {}
+    [sent] = [r for r in sslcommerz.requests if r.endpoint == "session"]
+    assert sent.form["cus_name"] == invoice.client.full_name
+    assert sent.form["tran_id"] == attempt.reference
     outcome = sslcommerz.customer_pays(sessionkey)
     assert outcome.ipn_answer.status == 200
     db.session.expire_all()
