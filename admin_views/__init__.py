@@ -5,6 +5,7 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_babel import lazy_gettext as _l
 
 from admin_views import analytics
+from admin_views import backups
 from admin_views import billing
 from admin_views import documents
 from admin_views import grid
@@ -90,6 +91,6 @@ def init_admin(app):
     app.add_template_global(may_open, "may_open")
     # Areas that bring several screens register their own.
     for area in (grid, rental_desk, key_desk, waitlist, registration, maintenance, lost_found,
-                 analytics, imports, pricing, billing, documents, messages, queues):
+                 analytics, imports, pricing, billing, documents, messages, queues, backups):
         area.register(admin)
     return admin

@@ -226,6 +226,7 @@ MODEL_NAMES = {
     "User": _l("Staff member"),
     "DemoData": _l("Demo data"),
     "PaymentLink": _l("Payment link"),
+    "Backup": _l("Backup"),
     "GatewayTransaction": _l("Online payment attempt"),
 }
 

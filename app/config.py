@@ -71,6 +71,8 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     UPLOAD_DIR = Path(os.environ.get("UPLOAD_DIR", INSTANCE_DIR / "uploads"))
+    # Backup archives; keep them off the database's own disk where the install allows.
+    BACKUP_DIR = Path(os.environ.get("BACKUP_DIR", INSTANCE_DIR / "backups"))
     UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_MB", "8")) * 1024 * 1024
     # Requests larger than this are refused before they are read (a 50 MB "photo").
     MAX_CONTENT_LENGTH = UPLOAD_MAX_BYTES * 2

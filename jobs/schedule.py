@@ -6,6 +6,7 @@ app context.
 
 from rq import cron
 
+from jobs.backups import backup_if_due
 from jobs.events import dispatch_undelivered_events
 from jobs.maintenance import cron_heartbeat
 from jobs.notifications import send_due_notifications
@@ -20,6 +21,8 @@ from jobs.waitlist import lapse_waitlist_offers
 from jobs.waitlist import offer_free_lockers
 
 cron.register(cron_heartbeat, "maintenance", interval=60, name="cron-heartbeat")
+# Hourly: a backup when settings "backup_schedule" says the last one is a day (week) old.
+cron.register(backup_if_due, "maintenance", cron="40 * * * *", job_timeout=3600, name="backups")
 cron.register(dispatch_undelivered_events, "default", interval=60, name="dispatch-events")
 cron.register(lapse_reservations, "default", interval=300, name="lapse-reservations")
 cron.register(expire_due_rentals, "default", interval=300, name="expire-rentals")

@@ -147,6 +147,7 @@ def app(shared_app, tmp_path):
     saved_config = dict(app.config)
     app.config["UPLOAD_DIR"] = tmp_path / "uploads"
     app.config["UPLOAD_DIR"].mkdir()
+    app.config["BACKUP_DIR"] = tmp_path / "backups"
     with app.app_context():
         ensure_default_roles()
         ensure_defaults()

@@ -86,10 +86,10 @@ ALLOWED_PATTERNS = re.compile(
     r"|\.[a-z]{3,4}\b"
     r"|\{\w+(?::\w+)?\}"
     # A message template's placeholders ("{{ client_name }}"), and the words a setting
-    # is written in ("sms -3", "starttls, ssl or none").
+    # is written in ("sms -3", "starttls, ssl or none", "daily, weekly or off").
     r"|\{\{\s*\w+\s*\}\}"
     r"|\b(?:email|sms|whatsapp)\s+[+-]?\d+\b"
-    r"|\b(?:starttls|ssl|none)\b"
+    r"|\b(?:starttls|ssl|none|daily|weekly|off)\b"
     r"|\b(?:Ctrl|Alt|Shift)\+\w\b"
 )
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’_]*")

@@ -20,6 +20,8 @@ class ActivityAction(LabelledEnum):
     LOGOUT = "logout"
     LOCKED_OUT = "locked_out"
     PASSWORD_CHANGED = "password_changed"
+    # A copy of business data left the desk (a backup downloaded).
+    DOWNLOADED = "downloaded"
 
     @classmethod
     def _labels(cls):
@@ -32,6 +34,7 @@ class ActivityAction(LabelledEnum):
             cls.LOGOUT: _l("Logged out"),
             cls.LOCKED_OUT: _l("Locked out"),
             cls.PASSWORD_CHANGED: _l("Password changed"),
+            cls.DOWNLOADED: _l("Downloaded"),
         }
 
 

@@ -33,6 +33,8 @@ MODULES = {
     # Messages to clients: the delivery log and templates (view), sending a reminder
     # now or a failed message again (create), editing the templates (edit).
     "messages": (VIEW, CREATE, EDIT),
+    # Backups: the list and downloads (view), backing up now (create), restoring (edit).
+    "backups": (VIEW, CREATE, EDIT),
 }
 
 SUPER_ADMIN = "Super Admin"

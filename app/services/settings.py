@@ -106,6 +106,11 @@ def parse_day_list(value):
     return days if all(day > 0 for day in days) else None
 
 
+def _check_backup_schedule(value):
+    if value not in ("daily", "weekly", "off"):
+        raise InvalidSetting(_l('Write "daily", "weekly" or "off".'))
+
+
 def _check_web_address(value):
     if value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
         raise InvalidSetting(_l("Write a web address starting with https:// (or http://)."))
@@ -210,6 +215,11 @@ SETTINGS = {
                                          secret=True),
     "whatsapp_cost_poisha": SettingSpec(_l("WhatsApp: cost of one delivered message (poisha)"),
                                         int, 100, 0),
+    "backup_schedule": SettingSpec(_l("Backups: daily, weekly or off"), str, "daily",
+                                   check=_check_backup_schedule),
+    "backup_keep": SettingSpec(_l("Backups: how many to keep"), int, 14, 1),
+    "backup_offsite_dir": SettingSpec(_l("Backups: also copy to this folder (a mounted share)"),
+                                      str, ""),
     "payment_link_hours": SettingSpec(_l("Online payment links work for (hours)"), int, 72, 1),
     "bkash_base_url": SettingSpec(_l("bKash: API address (sandbox or live)"), str,
                                   "https://tokenized.sandbox.bka.sh/v1.2.0-beta",

@@ -1,4 +1,4 @@
-"""Online payments: payment links and the ledger of gateway transactions
+"""Online payments: payment links and the ledger of gateway transactions; backup permissions
 
 Revision ID: 0012
 Revises: 0011
@@ -8,7 +8,8 @@ A gateway's transaction id is unique per gateway (a NULL, before the gateway
 gives one, repeats freely on all three databases), so one movement of money is
 credited once whatever the number of callbacks, processes and hosts. Staff
 send a payment link as a message of its own kind (its templates come with
-`flask seed`).
+`flask seed`). Super Admins get the new "backups" permissions, as a fresh install
+gives them, and the activity log records a backup downloaded.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -25,6 +26,33 @@ MESSAGE_KINDS = ('WELCOME', 'ASSIGNMENT', 'RECEIPT', 'REMINDER', 'OVERDUE', 'RES
                  'WAITLIST_OFFER', 'ABANDONED', 'CAMPAIGN')
 
 
+BACKUP_PERMISSIONS = ('backups-view', 'backups-create', 'backups-edit')
+
+
+def _grant_backup_permissions(revoke=False):
+    role = sa.table('role', sa.column('id', sa.Integer), sa.column('name', sa.String),
+                    sa.column('permissions', sa.Text))
+    bind = op.get_bind()
+    for role_id, permissions in bind.execute(
+            sa.select(role.c.id, role.c.permissions).where(role.c.name == 'Super Admin')).all():
+        current = set(filter(None, (permissions or '').split(',')))
+        wanted = current - set(BACKUP_PERMISSIONS) if revoke else current | set(BACKUP_PERMISSIONS)
+        bind.execute(role.update().where(role.c.id == role_id)
+                     .values(permissions=','.join(sorted(wanted))))
+
+
+ACTIVITY_ACTIONS = ('CREATE', 'UPDATE', 'DELETE', 'LOGIN', 'LOGIN_FAILED', 'LOGOUT', 'LOCKED_OUT',
+                    'PASSWORD_CHANGED')
+
+
+def _allow_activity_actions(names):
+    quoted = ", ".join(f"'{name}'" for name in names)
+    with op.batch_alter_table('activity_log', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_activity_log_activityaction'), type_='check')
+        batch_op.create_check_constraint(op.f('ck_activity_log_activityaction'),
+                                         sa.text(f"action IN ({quoted})"))
+
+
 def _allow_message_kinds(names):
     # Enum columns are VARCHARs with a CHECK constraint of the names (app.models.base).
     quoted = ", ".join(f"'{name}'" for name in names)
@@ -37,6 +65,8 @@ def _allow_message_kinds(names):
 
 def upgrade():
     _allow_message_kinds(MESSAGE_KINDS + ('PAYMENT_LINK',))
+    _grant_backup_permissions()
+    _allow_activity_actions(ACTIVITY_ACTIONS + ('DOWNLOADED',))
     op.create_table('payment_link',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('invoice_id', sa.Integer(), nullable=False),
@@ -96,6 +126,9 @@ def upgrade():
 
 
 def downgrade():
+    _grant_backup_permissions(revoke=True)
+    op.execute(sa.text("DELETE FROM activity_log WHERE action = 'DOWNLOADED'"))
+    _allow_activity_actions(ACTIVITY_ACTIONS)
     for table in ('notification', 'message_template'):
         op.execute(sa.text(f"DELETE FROM {table} WHERE kind = 'PAYMENT_LINK'"))
     _allow_message_kinds(MESSAGE_KINDS)

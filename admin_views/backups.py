@@ -1,0 +1,77 @@
+"""The Backups page: the archives with their contents, Back up now, and downloads (SPEC S4).
+
+A Super Admin's page (permission module "backups"); the archives are made by
+the `backups` job or `flask backup create`, never inside a web request.
+"""
+
+from flask import abort
+from flask import flash
+from flask import redirect
+from flask import send_file
+from flask_admin import expose
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from admin_views.base import SecuredView
+from admin_views.menu import SYSTEM
+from app.extensions import db
+from app.extensions import rq
+from app.services import audit
+from app.services import backups
+from app.services import settings
+from app.services.access import CREATE
+from app.services.access import can
+
+BACKUP_JOB_TIMEOUT = 3600
+SCHEDULE_LABELS = {"daily": _l("every day"), "weekly": _l("every week"),
+                   "off": _l("off (only when asked for)")}
+
+
+class BackupView(SecuredView):
+    """The archives, newest first; making one now and downloading one."""
+
+    permission_module = "backups"
+
+    @expose("/")
+    def index(self):
+        return self.render("admin/backups.html", backups=backups.all_backups(),
+                           may_create=can(current_user, "backups", CREATE),
+                           schedule_label=SCHEDULE_LABELS.get(settings.get("backup_schedule")),
+                           keep=settings.get("backup_keep"))
+
+    @expose("/now/", methods=("POST",))
+    def now(self):
+        """Queue a backup for a worker (a large database takes longer than a request may)."""
+        if not can(current_user, "backups", CREATE):
+            abort(403)
+        from jobs.backups import backup_now
+
+        try:
+            rq.enqueue(backup_now, current_user.id, queue="maintenance",
+                       job_timeout=BACKUP_JOB_TIMEOUT)
+        except Exception:
+            flash(_("Redis is not reachable, so no worker can make the backup now. Run "
+                    "`flask backup create` on the server, or try again when Redis is back."),
+                  "error")
+        else:
+            flash(_("The backup is being made; it appears here when it is complete and "
+                    "checked."), "success")
+        return redirect(self.get_url(".index"))
+
+    @expose("/download/<archive>")
+    def download(self, archive):
+        try:
+            backup = backups.find(archive)
+        except backups.BackupError:
+            abort(404)
+        audit.record(audit.ActivityAction.DOWNLOADED, model="Backup", object_id=backup.name,
+                     summary=f"backup downloaded: {backup.name}")
+        db.session.commit()
+        return send_file(backup.path, mimetype="application/gzip", as_attachment=True,
+                         download_name=backup.name)
+
+
+def register(admin):
+    """Add the Backups page to the System menu."""
+    admin.add_view(BackupView(name=_l("Backups"), category=SYSTEM, endpoint="backups"))

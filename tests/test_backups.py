@@ -1,0 +1,162 @@
+"""Backups: one verified archive of the database and the uploads; listed only when whole (SPEC S4)."""
+
+import io
+import json
+import os
+import tarfile
+import time
+
+import pytest
+
+from app.extensions import db
+from app.extensions import rq
+from app.models import ActivityAction
+from app.models import ActivityLog
+from app.models import Client
+from app.services import backups
+from app.services import settings
+
+
+def _upload(app, name="photos/ab/client.jpg", data=b"\xff\xd8 a photo"):
+    path = app.config["UPLOAD_DIR"] / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_a_backup_holds_the_database_and_the_uploads_and_checks_out(app, desk):
+    for n in range(3):
+        desk.make_client(name=f"Client {n}")
+    _upload(app)
+    made = backups.create(reason="command line")
+    manifest = made.manifest
+    assert manifest["tables"]["client"] == 3
+    assert manifest["tables"]["alembic_version"] == 1
+    assert manifest["schema_revision"] == backups.schema_revision()
+    assert manifest["install"] == backups.install_id()
+    assert "uploads/photos/ab/client.jpg" in manifest["files"]
+    assert backups.DUMP_NAMES[backups.database_kind()] in manifest["files"]
+    assert backups.verify(made.path) == manifest
+    assert [b.name for b in backups.all_backups()] == [made.name]
+    with tarfile.open(made.path) as archive:
+        assert archive.getnames()[0] == "manifest.json"
+        photo = archive.extractfile("uploads/photos/ab/client.jpg").read()
+    assert photo == b"\xff\xd8 a photo"
+    entry = db.session.execute(db.select(ActivityLog).where(ActivityLog.model == "Backup")).scalar_one()
+    assert made.name in entry.summary
+
+
+@pytest.mark.databases("sqlite")
+def test_a_truncated_altered_or_foreign_archive_is_refused(app, desk, tmp_path):
+    desk.make_client()
+    _upload(app)
+    made = backups.create(reason="command line")
+    data = made.path.read_bytes()
+    truncated = tmp_path / "locker-desk-truncated.tar.gz"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(backups.BackupError, match="damaged or incomplete"):
+        backups.verify(truncated)
+    # The same manifest with a photo changed after the archive was made.
+    altered = tmp_path / "locker-desk-altered.tar.gz"
+    with tarfile.open(made.path) as source, tarfile.open(altered, "w:gz") as target:
+        for member in source:
+            content = source.extractfile(member).read()
+            if member.name.startswith("uploads/"):
+                content = content.replace(b"photo", b"PHOTO")
+            target.addfile(member, io.BytesIO(content))
+    with pytest.raises(backups.BackupError, match="checksum"):
+        backups.verify(altered)
+    # Any other gzipped tar is not a backup of this desk.
+    foreign = tmp_path / "locker-desk-foreign.tar.gz"
+    with tarfile.open(foreign, "w:gz") as target:
+        info = tarfile.TarInfo("manifest.json")
+        body = json.dumps({"app": "another-app", "format": 1}).encode()
+        info.size = len(body)
+        target.addfile(info, io.BytesIO(body))
+    with pytest.raises(backups.BackupError, match="not a backup of this desk"):
+        backups.verify(foreign)
+    # The good one still checks out.
+    assert backups.verify(made.path) == made.manifest
+
+
+@pytest.mark.databases("sqlite")
+def test_a_backup_killed_half_way_is_never_listed_and_is_cleaned_up(app, desk, monkeypatch):
+    desk.make_client()
+
+    def killed(path):
+        raise SystemExit("worker killed while checking the archive")
+
+    monkeypatch.setattr(backups, "verify", killed)
+    with pytest.raises(SystemExit):
+        backups.create(reason="scheduled")
+    folder = backups.backup_dir()
+    [part] = folder.glob("*.part")
+    assert backups.all_backups() == []
+    monkeypatch.undo()
+    old = time.time() - backups.STALE_PART.total_seconds() - 60
+    os.utime(part, (old, old))
+    made = backups.create(reason="scheduled")
+    assert not part.exists() and [b.name for b in backups.all_backups()] == [made.name]
+
+
+@pytest.mark.databases("sqlite")
+def test_only_the_latest_are_kept_and_a_copy_goes_off_site(app, desk, tmp_path):
+    settings.put("backup_keep", 2)
+    settings.put("backup_offsite_dir", str(tmp_path / "share"))
+    db.session.commit()
+    made = [backups.create(reason="command line") for _ in range(3)]
+    kept = [b.name for b in backups.all_backups()]
+    assert len(kept) == 2 and made[0].name not in kept
+    assert sorted(p.name for p in (tmp_path / "share").iterdir()) == sorted(m.name for m in made)
+
+
+@pytest.mark.databases("sqlite")
+def test_the_schedule_makes_a_backup_only_when_one_is_due(app, desk):
+    assert backups.create_if_due() is not None  # none yet: daily by default
+    assert backups.create_if_due() is None
+    settings.put("backup_schedule", "off")
+    db.session.commit()
+    for backup in backups.all_backups():
+        backup.path.unlink()
+    assert backups.create_if_due() is None
+    with pytest.raises(settings.InvalidSetting):
+        settings.put("backup_schedule", "hourly")
+
+
+@pytest.mark.databases("sqlite")
+def test_the_backups_page_is_a_super_admins(app, desk):
+    made = backups.create(reason="scheduled")
+    admin = desk.login_as("Super Admin", locale="bn")
+    page = admin.get("/admin/backups/").get_data(as_text=True)
+    assert made.name in page and "নির্ধারিত সময়ে" in page and 'id="backup-now"' in page
+    download = admin.get(f"/admin/backups/download/{made.name}")
+    assert download.status_code == 200 and download.data == made.path.read_bytes()
+    assert db.session.execute(db.select(ActivityLog).where(
+        ActivityLog.action == ActivityAction.DOWNLOADED)).scalar_one().object_id == made.name
+    assert admin.get("/admin/backups/download/..%2Fsecret_key.tar.gz").status_code == 404
+    queue = rq.queue("maintenance")
+    queue.empty()
+    assert admin.post("/admin/backups/now/").status_code == 302
+    assert queue.count == 1
+    for role in ("Manager", "Accountant", "Front Desk"):
+        other = desk.login_as(role)
+        assert other.get("/admin/backups/").status_code == 403
+        assert other.get(f"/admin/backups/download/{made.name}").status_code == 403
+        assert other.post("/admin/backups/now/").status_code == 403
+
+
+@pytest.mark.databases("sqlite")
+def test_flask_backup_create_list_and_verify(app, desk):
+    desk.make_client()
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["backup", "create"])
+    assert result.exit_code == 0, result.output
+    [made] = backups.all_backups()
+    listed = runner.invoke(args=["backup", "list"])
+    assert made.name in listed.output and "sqlite" in listed.output
+    checked = runner.invoke(args=["backup", "verify", str(made.path)])
+    assert checked.exit_code == 0 and "complete" in checked.output
+    made.path.write_bytes(made.path.read_bytes()[:100])
+    broken = runner.invoke(args=["backup", "verify", str(made.path)])
+    assert broken.exit_code != 0 and "damaged" in broken.output
+    assert db.session.execute(db.select(Client)).scalars().first() is not None
