@@ -21,6 +21,7 @@ from app.services import audit
 from app.services import backups
 from app.services import settings
 from app.services.access import CREATE
+from app.services.access import EDIT
 from app.services.access import can
 
 BACKUP_JOB_TIMEOUT = 3600
@@ -37,6 +38,7 @@ class BackupView(SecuredView):
     def index(self):
         return self.render("admin/backups.html", backups=backups.all_backups(),
                            may_create=can(current_user, "backups", CREATE),
+                           may_restore=can(current_user, "backups", EDIT),
                            schedule_label=SCHEDULE_LABELS.get(settings.get("backup_schedule")),
                            keep=settings.get("backup_keep"))
 
@@ -57,6 +59,28 @@ class BackupView(SecuredView):
         else:
             flash(_("The backup is being made; it appears here when it is complete and "
                     "checked."), "success")
+        return redirect(self.get_url(".index"))
+
+    @expose("/restore/<archive>", methods=("POST",))
+    def restore(self, archive):
+        """Queue the restore of an archive, after checking it may be restored here."""
+        if not can(current_user, "backups", EDIT):
+            abort(403)
+        from jobs.backups import restore_backup
+
+        try:
+            backup = backups.find(archive)
+            backups.check_restorable(backup.manifest, backup.name)
+            rq.enqueue(restore_backup, backup.name, current_user.id, queue="maintenance",
+                       job_timeout=BACKUP_JOB_TIMEOUT)
+        except backups.BackupError as exc:
+            flash(str(exc.message), "error")
+        except Exception:
+            flash(_("Redis is not reachable, so no worker can restore now. Run `flask backup "
+                    "restore` on the server, or try again when Redis is back."), "error")
+        else:
+            flash(_("The restore has started. The current state is backed up first; the desk "
+                    "shows the restored data when it is done."), "warning")
         return redirect(self.get_url(".index"))
 
     @expose("/download/<archive>")

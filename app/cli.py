@@ -1,5 +1,5 @@
 """Command-line tasks: `flask serve`, `flask worker`, `flask demo-data`, `flask create-admin`,
-`flask backup create|list|verify`,
+`flask backup create|list|verify|restore`,
 and rotating the sign-in secrets."""
 
 import sys
@@ -201,3 +201,17 @@ def backup_verify(archive):
         raise click.ClickException(str(exc.message)) from exc
     click.echo(f"{archive.name} is complete: {len(manifest['files'])} files match their "
                f"checksums (schema revision {manifest['schema_revision']}).")
+
+
+@backup_cli.command("restore")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def backup_restore(name, yes):
+    """Put the database and uploads back as they were in archive NAME (backed up first)."""
+    if not yes:
+        click.confirm(f"Replace the whole database and the uploads with {name}?", abort=True)
+    try:
+        safety = backups.restore(name)
+    except backups.BackupError as exc:
+        raise click.ClickException(str(exc.message)) from exc
+    click.echo(f"Restored from {name}. The state it replaced is kept as {safety.name}.")

@@ -11,3 +11,8 @@ def backup_if_due():
 def backup_now(user_id):
     """A backup a Super Admin asked for on the Backups page."""
     return backups.create(reason="asked for", by_user_id=user_id).name
+
+
+def restore_backup(name, user_id):
+    """A restore a Super Admin asked for on the Backups page (the current state is backed up first)."""
+    return backups.restore(name, by_user_id=user_id).name

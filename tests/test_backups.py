@@ -7,6 +7,7 @@ import tarfile
 import time
 
 import pytest
+import sqlalchemy as sa
 
 from app.extensions import db
 from app.extensions import rq
@@ -160,3 +161,117 @@ def test_flask_backup_create_list_and_verify(app, desk):
     broken = runner.invoke(args=["backup", "verify", str(made.path)])
     assert broken.exit_code != 0 and "damaged" in broken.output
     assert db.session.execute(db.select(Client)).scalars().first() is not None
+
+
+# --- restoring ---------------------------------------------------------------------------------
+
+def _everything():
+    """Every row of every table, in key order: what "the same state" means."""
+    state = {}
+    with db.engine.connect() as conn:
+        for table in db.metadata.sorted_tables:
+            order = list(table.primary_key.columns) or list(table.columns)
+            state[table.name] = [tuple(row) for row in conn.execute(
+                sa.select(table).order_by(*order)).all()]
+    return state
+
+
+def test_a_restore_puts_back_every_table_and_the_uploads(app, desk):
+    """Desk data → backup → rows changed and deleted, a photo replaced → restore → as before."""
+    from app.models import PaymentMethod
+    from app.models import RentalTerm
+    from app.services import billing
+    from app.services import rentals
+
+    locker = desk.make_locker()
+    client = desk.make_client(branch=locker.branch)
+    rental = rentals.assign(locker.id, client.id, RentalTerm.MONTHLY, by_user_id=None,
+                            pay_now=PaymentMethod.CASH)
+    photo = _upload(app)
+    before = _everything()
+    made = backups.create(reason="command line")
+
+    db.session.get(Client, client.id).full_name = "Changed Name"
+    db.session.commit()
+    other_id = desk.make_client(branch=locker.branch, name="Added Later").id
+    billing.refund_payment(billing.invoice_of(rental.id).payments[0].id, 1000, "test",
+                           by_user_id=None)
+    photo.write_bytes(b"another photo")
+    _upload(app, "scans/new.pdf", b"%PDF added later")
+    assert _everything() != before
+
+    safety = backups.restore(made.name)
+    after = _everything()
+    assert {table: rows for table, rows in after.items() if table != "activity_log"} == {
+        table: rows for table, rows in before.items() if table != "activity_log"}
+    # The log is the archive's, plus the entry saying the restore happened.
+    assert after["activity_log"][:-1] == before["activity_log"]
+    assert "restored from" in after["activity_log"][-1][7]
+    assert photo.read_bytes() == b"\xff\xd8 a photo"
+    assert not (app.config["UPLOAD_DIR"] / "scans" / "new.pdf").exists()
+    assert db.session.get(Client, other_id) is None
+    # What the restore replaced is itself a backup that can be restored.
+    assert safety.manifest["reason"] == "before restore"
+    assert safety.manifest["tables"]["client"] == 2
+
+
+@pytest.mark.databases("sqlite")
+def test_an_archive_of_another_install_or_a_newer_schema_is_refused_and_changes_nothing(
+        app, desk, monkeypatch):
+    desk.make_client()
+    made = backups.create(reason="command line")
+    before = _everything()
+    monkeypatch.setitem(app.config, "SECURITY_PASSWORD_SALT", "another-install")
+    with pytest.raises(backups.BackupError, match="another install"):
+        backups.restore(made.name)
+    monkeypatch.undo()
+    monkeypatch.setattr(backups, "_revisions", lambda: ["0011", "0010"])
+    with pytest.raises(backups.BackupError, match="newer version"):
+        backups.restore(made.name)
+    monkeypatch.undo()
+    assert _everything() == before
+    assert [b.name for b in backups.all_backups()] == [made.name]  # no safety backup made
+
+
+@pytest.mark.databases("sqlite")
+def test_a_restore_that_fails_half_way_puts_the_state_before_back(app, desk, monkeypatch):
+    desk.make_client(name="Before The Backup")
+    made = backups.create(reason="command line")
+    desk.make_client(name="Added After")
+    before = _everything()
+
+    real, calls = backups.RESTORERS["sqlite"], []
+
+    def broken(dump):
+        calls.append(dump)
+        if len(calls) > 1:
+            return real(dump)  # putting the safety backup back works
+        db.session.execute(sa.text("DELETE FROM client"))
+        db.session.commit()
+        raise backups.BackupError("the disk filled up")
+
+    monkeypatch.setitem(backups.RESTORERS, "sqlite", broken)
+    with pytest.raises(backups.BackupError):
+        backups.restore(made.name)
+    monkeypatch.undo()
+    assert _everything() == before
+
+
+@pytest.mark.databases("sqlite")
+def test_flask_backup_restore_and_the_restore_button(app, desk):
+    desk.make_client(name="Kept")
+    made = backups.create(reason="command line")
+    desk.make_client(name="Gone")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["backup", "restore", made.name, "--yes"])
+    assert result.exit_code == 0, result.output
+    assert [c.full_name for c in db.session.execute(db.select(Client)).scalars()] == ["Kept"]
+    admin = desk.login_as("Super Admin")
+    page = admin.get("/admin/backups/").get_data(as_text=True)
+    assert "data-confirm" in page and f"/admin/backups/restore/{made.name}" in page
+    queue = rq.queue("maintenance")
+    queue.empty()
+    assert admin.post(f"/admin/backups/restore/{made.name}").status_code == 302
+    assert queue.count == 1
+    manager = desk.login_as("Manager")
+    assert manager.post(f"/admin/backups/restore/{made.name}").status_code == 403

@@ -51,7 +51,8 @@ CHUNK = 1024 * 1024
 
 # Why an archive was made (stored in its manifest as the key).
 REASONS = {"scheduled": _l("On schedule"), "asked for": _l("Asked for on this page"),
-           "command line": _l("From the command line")}
+           "command line": _l("From the command line"),
+           "before restore": _l("The state before a restore")}
 DATABASE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mariadb": "MariaDB"}
 
 
@@ -373,3 +374,171 @@ def create_if_due():
     if not due():
         return None
     return create(reason="scheduled").name
+
+
+# --- restoring -----------------------------------------------------------------------------
+
+def _revisions():
+    """The migration revisions this code knows, newest first."""
+    from alembic.script import ScriptDirectory
+
+    directory = current_app.extensions["migrate"].directory
+    return [script.revision for script in ScriptDirectory(directory).walk_revisions()]
+
+
+def check_restorable(manifest, name):
+    """Refuse an archive of another install, another database, or a newer schema."""
+    if manifest.get("install") != install_id():
+        raise BackupError(_l("%(name)s was made by another install of the desk; it cannot be "
+                             "restored here.", name=name))
+    if manifest.get("database") != database_kind():
+        raise BackupError(_l("%(name)s holds a %(theirs)s database; this desk runs on "
+                             "%(ours)s.", name=name,
+                             theirs=DATABASE_NAMES.get(manifest.get("database"), "?"),
+                             ours=DATABASE_NAMES[database_kind()]))
+    if manifest.get("schema_revision") not in _revisions():
+        raise BackupError(_l("%(name)s comes from a newer version of the desk (schema %(revision)s)"
+                             "; update the desk first.", name=name,
+                             revision=manifest.get("schema_revision")))
+
+
+def restore(name, *, by_user_id=None):
+    """Put the database and the uploads back as they were in archive `name`; returns the
+    safety backup made of the state it replaced.
+
+    The archive is read back whole and must be this install's, of this kind of
+    database, and of this schema or an older one (migrated forward after). The
+    current state is backed up first; if the restore fails half-way, that
+    safety backup is put back, so the desk is never left half-restored.
+    """
+    backup = find(name)
+    manifest = verify(backup.path)
+    check_restorable(manifest, backup.name)
+    safety = create(reason="before restore", by_user_id=by_user_id)
+    try:
+        _put_back(backup.path, manifest)
+    except Exception:
+        log.exception("Restore of %s failed; putting back %s.", backup.name, safety.name)
+        _put_back(safety.path, safety.manifest)
+        raise
+    with audit.acting_as(by_user_id):
+        audit.record(audit.ActivityAction.UPDATE, model="Backup", object_id=backup.name,
+                     summary=f"restored from {backup.name} (the state before is {safety.name})")
+        db.session.commit()
+    return safety
+
+
+def _put_back(path, manifest):
+    kind = manifest["database"]
+    with tempfile.TemporaryDirectory(prefix="restore-", dir=backup_dir()) as work:
+        work = Path(work)
+        with tarfile.open(path, "r:gz") as archive:
+            archive.extractall(work, filter="data")
+        db.session.remove()
+        db.engine.dispose()  # no pooled connection may hold a lock on what is replaced
+        RESTORERS[kind](work / DUMP_NAMES[kind])
+        db.engine.dispose()
+        _swap_uploads(work / "uploads")
+    _migrate_forward(manifest["schema_revision"])
+    _check_counts(manifest)
+
+
+def _restore_sqlite(dump):
+    """The online backup API the other way round: every page replaced under one lock."""
+    source = sqlite3.connect(dump)
+    try:
+        target = db.engine.raw_connection()
+        try:
+            source.backup(target.driver_connection)
+        finally:
+            target.close()
+    finally:
+        source.close()
+
+
+def _restore_postgresql(dump):
+    """The dump's SQL after an emptied schema, in one transaction: all of it or nothing."""
+    url = db.engine.url
+    env = _client_environment(url)
+    script = dump.with_suffix(".sql")
+    with open(script, "wb") as handle:
+        handle.write(b"DROP SCHEMA public CASCADE;\nCREATE SCHEMA public;\n")
+        handle.flush()
+        result = subprocess.run(["pg_restore", "--no-owner", "--no-privileges", "--file", "-",
+                                 str(dump)], stdout=handle, stderr=subprocess.PIPE, env=env)
+    if result.returncode != 0:
+        raise BackupError(_l("The database could not be restored: %(reason)s",
+                             reason=result.stderr.decode(errors="replace").strip()[:300]))
+    _run_client(["psql", "--quiet", "--no-psqlrc", "--single-transaction",
+                 "--set", "ON_ERROR_STOP=1", "--host", url.host or "127.0.0.1",
+                 "--port", str(url.port or 5432), "--username", url.username or "postgres",
+                 "--dbname", url.database, "--file", str(script)], env)
+
+
+def _restore_mariadb(dump):
+    """Every table dropped, then the dump replayed (DDL cannot be rolled back on MariaDB:
+    a failure here is undone by putting the safety backup back)."""
+    url = db.engine.url
+    with db.engine.connect() as conn:
+        tables = conn.exec_driver_sql("SHOW TABLES").scalars().all()
+        conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=0")
+        for table in tables:
+            conn.exec_driver_sql(f"DROP TABLE `{table}`")
+        conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=1")
+        conn.commit()
+    command = ["mariadb", "--host", url.host or "127.0.0.1", "--port", str(url.port or 3306),
+               "--user", url.username or "root", "--default-character-set=utf8mb4",
+               url.database]
+    with open(dump, "rb") as handle:
+        result = subprocess.run(command, stdin=handle, stderr=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, env=_client_environment(url))
+    if result.returncode != 0:
+        raise BackupError(_l("The database could not be restored: %(reason)s",
+                             reason=result.stderr.decode(errors="replace").strip()[:300]))
+
+
+def _run_client(command, env):
+    result = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    if result.returncode != 0:
+        raise BackupError(_l("The database could not be restored: %(reason)s",
+                             reason=result.stderr.decode(errors="replace").strip()[:300]))
+
+
+RESTORERS = {"sqlite": _restore_sqlite, "postgresql": _restore_postgresql,
+             "mariadb": _restore_mariadb}
+
+
+def _swap_uploads(restored):
+    """The archive's uploads in place of the current ones, by renaming whole folders."""
+    uploads = Path(current_app.config["UPLOAD_DIR"])
+    old = uploads.with_name(uploads.name + ".replaced")
+    shutil.rmtree(old, ignore_errors=True)
+    if uploads.exists():
+        os.replace(uploads, old)
+    if restored.is_dir():
+        shutil.move(str(restored), str(uploads))
+    else:
+        uploads.mkdir(parents=True)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _migrate_forward(revision):
+    """An archive of an older schema is brought up to this code's."""
+    if revision != _revisions()[0]:
+        from flask_migrate import upgrade
+
+        upgrade()
+
+
+def _check_counts(manifest):
+    """Every table holds the rows the archive counted (before any migration added tables)."""
+    with db.engine.connect() as conn:
+        for table, expected in manifest["tables"].items():
+            if table == "alembic_version":
+                continue
+            found = conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))
+                                 ).scalar_one()
+            if found != expected:
+                raise BackupError(_l("After the restore %(table)s holds %(found)d rows, not "
+                                     "%(expected)d.", table=table, found=found,
+                                     expected=expected))
