@@ -20,8 +20,10 @@ from tests.factories import PASSWORD
 
 
 def _log(action):
+    """The log entries of `action` in the order they were written (not the heap's order)."""
     return db.session.execute(
-        db.select(ActivityLog).where(ActivityLog.action == action)).scalars().all()
+        db.select(ActivityLog).where(ActivityLog.action == action)
+        .order_by(ActivityLog.id)).scalars().all()
 
 
 def _attempt(desk, email, password, address="10.0.0.5", language="en"):
