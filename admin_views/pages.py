@@ -8,6 +8,7 @@ from flask_admin.helpers import get_form_data
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from markupsafe import Markup
 from wtforms import BooleanField
 from wtforms import FileField
@@ -27,10 +28,13 @@ from app.models import Language
 from app.models import PaymentMethod
 from app.models import RentalTerm
 from app.models import Setting
+from app.services import backups
 from app.services import reports
 from app.services import secret_box
 from app.services import settings as settings_service
 from app.services import uploads
+from app.services.access import VIEW
+from app.services.access import can
 from app.services.errors import Refusal
 
 
@@ -48,6 +52,9 @@ class HomeView(SecuredIndexView):
             expiring=reports.expiring_soon_count(branch_id),
             # Each card opens the list it counts, if the user may open that list.
             links=home_links(),
+            # Told to whoever looks after backups, when the schedule's backup is missing.
+            backup_late=(can(current_user, "backups", VIEW) and backups.late()),
+            last_backup=backups.latest() if can(current_user, "backups", VIEW) else None,
         )
 
 

@@ -275,3 +275,21 @@ def test_flask_backup_restore_and_the_restore_button(app, desk):
     assert queue.count == 1
     manager = desk.login_as("Manager")
     assert manager.post(f"/admin/backups/restore/{made.name}").status_code == 403
+
+
+@pytest.mark.databases("sqlite")
+def test_the_dashboard_warns_whoever_keeps_backups_when_one_is_late(app, desk):
+    from datetime import timedelta
+
+    from app.models import utcnow
+
+    admin = desk.login_as("Super Admin")
+    assert 'id="backup-late"' in admin.get("/admin/").get_data(as_text=True)
+    assert 'id="backup-late"' not in desk.login_as("Manager").get("/admin/").get_data(as_text=True)
+    made = backups.create(reason="scheduled")
+    assert 'id="backup-late"' not in admin.get("/admin/").get_data(as_text=True)
+    assert backups.late(now=utcnow() + timedelta(days=2, hours=1))
+    assert not backups.late(now=made.created_at + timedelta(hours=30))
+    settings.put("backup_schedule", "off")
+    db.session.commit()
+    assert not backups.late(now=utcnow() + timedelta(days=30))

@@ -369,6 +369,15 @@ def due(now=None):
     return newest is None or now - newest.created_at >= every - timedelta(hours=1)
 
 
+def late(now=None):
+    """Whether the dashboard should warn: a scheduled backup is missing, or a day overdue."""
+    every = SCHEDULES.get(settings.get("backup_schedule"))
+    if every is None:
+        return False
+    newest = latest()
+    return newest is None or (now or utcnow()) - newest.created_at > every + timedelta(days=1)
+
+
 def create_if_due():
     """Job (hourly): make the scheduled backup when one is due; returns its name or None."""
     if not due():
