@@ -14,6 +14,7 @@ from admin_views.base import SecuredView
 from admin_views.menu import SYSTEM
 from app.extensions import db
 from app.services import audit
+from app.services import backups
 from app.services import queues
 from app.services.access import EDIT
 from app.services.access import can
@@ -32,7 +33,8 @@ class QueueStatusView(SecuredView):
     def index(self):
         return self.render("admin/queues.html", state=queues.status(),
                            may_retry=can(current_user, "settings", EDIT),
-                           queue_labels=QUEUE_LABELS)
+                           queue_labels=QUEUE_LABELS, last_backup=backups.latest(),
+                           backup_late=backups.late())
 
     @expose("/retry/", methods=("POST",))
     def retry(self):

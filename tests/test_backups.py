@@ -293,3 +293,14 @@ def test_the_dashboard_warns_whoever_keeps_backups_when_one_is_late(app, desk):
     settings.put("backup_schedule", "off")
     db.session.commit()
     assert not backups.late(now=utcnow() + timedelta(days=30))
+
+
+@pytest.mark.databases("sqlite")
+def test_healthz_and_the_jobs_page_tell_the_last_backup(app, desk, client):
+    report = client.get("/healthz").get_json()
+    assert report["backup"] == {"last_utc": None, "late": True}
+    made = backups.create(reason="scheduled")
+    report = client.get("/healthz").get_json()
+    assert report["backup"] == {"last_utc": made.manifest["created_at"], "late": False}
+    page = desk.login_as("Super Admin").get("/admin/queues/").get_data(as_text=True)
+    assert '<p id="last-backup" class="text-muted">' in page

@@ -101,4 +101,19 @@ def health_report():
     # Shown, not judged: a worker waiting for Redis is already reported (redis, worker)
     # above, and the web answering this request is running whatever the file says.
     report["processes"] = serve_processes()
+    # Shown, not judged either: a late backup must not take the web out of its load balancer.
+    report["backup"] = last_backup()
     return report, healthy
+
+
+def last_backup():
+    """{"last_utc", "late"} of the backups, for monitoring (app.services.backups)."""
+    from app.services import backups
+
+    try:
+        newest = backups.latest()
+        return {"last_utc": newest.manifest["created_at"] if newest else None,
+                "late": backups.late()}
+    except Exception as exc:  # an unreadable backup folder is a fact to report, not a crash
+        db.session.rollback()
+        return {"last_utc": None, "late": True, "error": exc.__class__.__name__}
