@@ -121,8 +121,10 @@ def send_link(invoice_id, *, by_user_id):
         raise PaymentError(_l("No payment gateway is set up; an administrator enters one in the "
                               "settings."))
     now = utcnow()
+    # By the client's (indexed) messages: a chain's outbox holds millions.
     recent = db.session.execute(sa.select(Notification.created_at).where(
-        Notification.invoice_id == invoice.id, Notification.kind == MessageKind.PAYMENT_LINK,
+        Notification.client_id == invoice.client_id, Notification.invoice_id == invoice.id,
+        Notification.kind == MessageKind.PAYMENT_LINK,
         Notification.created_at > now - SEND_LINK_GAP).limit(1)).scalar_one_or_none()
     if recent is not None:
         raise PaymentError(_l("The payment link of %(number)s was sent %(minutes)d minute(s) ago; "
