@@ -350,7 +350,7 @@ class PaymentDeskView(SecuredView):
         """Ask the gateway now about an attempt it has not settled (the job does it too)."""
         attempt = _visible(db.session.get(GatewayTransaction, attempt_id))
         try:
-            status = online_payments.settle(attempt.id)
+            status = online_payments.settle(attempt.id, by_user_id=current_user.id)
         except online_payments.PaymentError as exc:
             flash(str(exc.message), "error")
         else:

@@ -313,6 +313,10 @@ def test_the_desk_makes_a_link_shows_its_qr_and_follows_the_attempt(desk, client
     assert the_attempt().status is GatewayStatus.COMPLETED
     assert billing.invoice_state(invoice) is InvoiceState.PAID
     assert len(bkash.calls("execute")) == 1
+    # The log names who pressed Check now on the payment it brought in.
+    from app.models import ActivityLog
+    assert front.user.id in {entry.user_id for entry in db.session.execute(db.select(ActivityLog)
+                             .where(ActivityLog.model == "Payment")).scalars()}
     page = front.get(f"/admin/invoices/details/?id={invoice.id}").get_data(as_text=True)
     assert "payment-link-qr" not in page  # the link paid; nothing is owed
 

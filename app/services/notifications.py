@@ -416,6 +416,11 @@ def address_of(client, channel):
     return client.phone if client.opt_in_whatsapp else ""
 
 
+def channels_on():
+    """The channels that have their credentials now."""
+    return [channel for channel in Channel if channel_on(channel)]
+
+
 def channel_on(channel):
     """Whether `channel` has the credentials it needs (else its messages wait)."""
     return CHANNELS[channel].configured() is not None
@@ -540,7 +545,7 @@ def on_events(batch):
 
 def hand_out(event_ids):
     """Job: enqueue the delivery of the due notifications the events wrote; returns how many."""
-    on = [channel for channel in Channel if channel_on(channel)]
+    on = channels_on()
     ids = db.session.execute(db.select(Notification.id).where(
         Notification.event_id.in_(event_ids), Notification.status == S.QUEUED,
         Notification.channel.in_(on), Notification.due_at <= utcnow())).scalars().all()
@@ -561,7 +566,7 @@ def send_due(now=None):
         .values(status=S.EXPIRED, error="Not sent in time.").execution_options(
             synchronize_session=False))
     db.session.commit()
-    on = [channel for channel in Channel if channel_on(channel)]
+    on = channels_on()
     if not on:
         return 0
     ids = db.session.execute(db.select(Notification.id).where(
@@ -884,7 +889,7 @@ def enqueue_later(written):
 def enqueue_after_commit():
     """Hand staff-made notifications to the workers (the sweeper does it if Redis is down)."""
     ids = db.session.info.pop(_TO_ENQUEUE, [])
-    on = [channel for channel in Channel if channel_on(channel)]
+    on = channels_on()
     ids = db.session.execute(db.select(Notification.id).where(
         Notification.id.in_(ids), Notification.channel.in_(on))).scalars().all() if ids else []
     try:

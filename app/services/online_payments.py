@@ -342,7 +342,7 @@ def _fresh(attempt_id):
 
 
 @desk_action
-def _claim_execution(attempt_id):
+def _claim_execution(attempt_id, *, by_user_id=None):
     """Move the attempt from Started to Pending; True for the one caller that may execute it.
 
     Under the invoice's lock, so of two attempts on one invoice (two tabs, two
@@ -371,7 +371,7 @@ def _claim_execution(attempt_id):
     return True
 
 
-def settle(attempt_id, *, may_execute=False, hint=None):
+def settle(attempt_id, *, may_execute=False, hint=None, by_user_id=None):
     """Bring one attempt as far as the gateway's own word allows; returns its status.
 
     For a gateway that executes (bKash), with `may_execute` the one caller that
@@ -379,6 +379,7 @@ def settle(attempt_id, *, may_execute=False, hint=None):
     caller (a replayed callback, the job, Check now) only asks where it stands.
     An execute that errs or times out is followed by a query, never by a second
     execute. `hint` is what the gateway gave to look the payment up by (a val_id).
+    `by_user_id` is the staff member who asked (Check now), for the activity log.
     """
     attempt = db.session.get(GatewayTransaction, attempt_id, populate_existing=True)
     if attempt is None or attempt.status not in UNSETTLED:
@@ -386,51 +387,54 @@ def settle(attempt_id, *, may_execute=False, hint=None):
     client = _client(attempt.gateway)
     verdict = None
     if client.executes and may_execute:
-        if _claim_execution(attempt.id):
+        if _claim_execution(attempt.id, by_user_id=by_user_id):
             try:
                 verdict = client.execute_payment(attempt.gateway_reference)
             except Refused as exc:
                 # The gateway refused to take the money (insufficient balance, a blocked wallet…).
                 _record(attempt.id, client.exchanges, status=GatewayStatus.FAILED,
-                        error=exc.reason, next_check_at=None)
+                        error=exc.reason, next_check_at=None, by_user_id=by_user_id)
                 return GatewayStatus.FAILED
             except Unreachable as exc:
                 log.warning("%s execute of %s: %s; asking with a query", attempt.gateway.name,
                             attempt.reference, exc)
-        elif _fresh(attempt.id).status not in UNSETTLED:
-            return _fresh(attempt.id).status  # not executed: the invoice was paid meanwhile
+        else:
+            status = _fresh(attempt.id).status
+            if status not in UNSETTLED:
+                return status  # not executed: the invoice was paid meanwhile
     if verdict is None:
         try:
             verdict = client.verdict(reference=attempt.reference,
                                      gateway_reference=attempt.gateway_reference, hint=hint)
         except (Refused, Unreachable) as exc:
-            _reschedule(attempt.id, client.exchanges, exc.reason)
+            _reschedule(attempt.id, client.exchanges, exc.reason, by_user_id=by_user_id)
             return GatewayStatus.PENDING
     if verdict.state == gateways.COMPLETED:
         return credit(attempt.id, transaction_id=verdict.transaction_id, amount=verdict.amount,
                       currency=verdict.currency, reference=verdict.reference,
-                      exchanges=client.exchanges)
+                      exchanges=client.exchanges, by_user_id=by_user_id)
     if verdict.state in VERDICT_STATES:
         _record(attempt.id, client.exchanges, status=VERDICT_STATES[verdict.state],
-                next_check_at=None, error=verdict.reason[:255] or None)
+                next_check_at=None, error=verdict.reason[:255] or None, by_user_id=by_user_id)
         return VERDICT_STATES[verdict.state]
-    _reschedule(attempt.id, client.exchanges, None)
+    _reschedule(attempt.id, client.exchanges, None, by_user_id=by_user_id)
     return _fresh(attempt.id).status
 
 
-def _reschedule(attempt_id, exchanges, error):
+def _reschedule(attempt_id, exchanges, error, *, by_user_id=None):
     attempt = db.session.get(GatewayTransaction, attempt_id, populate_existing=True)
     if utcnow() - attempt.created_at > GIVE_UP_AFTER:
         _record(attempt_id, exchanges, status=GatewayStatus.EXPIRED, next_check_at=None,
-                error=error or "never settled")
+                error=error or "never settled", by_user_id=by_user_id)
         return
     gap = CHECK_BACKOFF[min(attempt.checks, len(CHECK_BACKOFF) - 1)]
     _record(attempt_id, exchanges, checks=attempt.checks + 1, next_check_at=utcnow() + gap,
-            error=error)
+            error=error, by_user_id=by_user_id)
 
 
 @desk_action
-def credit(attempt_id, *, transaction_id, amount, currency, reference, exchanges=()):
+def credit(attempt_id, *, transaction_id, amount, currency, reference, exchanges=(),
+           by_user_id=None):
     """Credit a completed attempt to its invoice, once; returns the attempt's status.
 
     The gateway's answer must name this attempt (`reference`), its amount and
@@ -467,7 +471,7 @@ def credit(attempt_id, *, transaction_id, amount, currency, reference, exchanges
         attempt.error = NOT_OWED
         return attempt.status
     payment = billing.take_payment(invoice, attempt.amount_poisha, METHOD_OF[attempt.gateway],
-                                   by_user_id=None, reference=transaction_id)
+                                   by_user_id=by_user_id, reference=transaction_id)
     attempt.payment_id = payment.id
     attempt.status = GatewayStatus.COMPLETED
     attempt.error = None
