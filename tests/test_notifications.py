@@ -22,6 +22,7 @@ from app.models import ZoneKind
 from app.models import utcnow
 from app.services import billing
 from app.services import clients as client_service
+from app.services import clock
 from app.services import notifications
 from app.services import rentals
 from app.services import settings
@@ -459,7 +460,10 @@ def _rental_ending_in(desk, days, language=Language.ENGLISH, phone="+88017110000
     zone = desk.make_zone(branch=client.branch, kind=ZoneKind.WOMEN)
     locker = desk.make_locker(zone=zone, number=f"R-{abs(days):03d}")
     rental = rentals.assign(locker.id, client.id, RentalTerm.MONTHLY, by_user_id=user.id)
-    rental.ends_at = utcnow() + timedelta(days=days, hours=1)
+    # Midday of that day at the branch, so the rule for `days` picks it at any hour the
+    # test runs (late in a Dhaka evening, "now + days" is already the next day there).
+    ends_on = clock.branch_today(client.branch_id) + timedelta(days=days)
+    rental.ends_at = clock.day_start_utc(ends_on, client.branch.timezone) + timedelta(hours=12)
     for message in _messages():
         message.status = S.CANCELLED  # the welcome and assignment are not under test here
     db.session.commit()
