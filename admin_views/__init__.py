@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from admin_views import analytics
 from admin_views import backups
 from admin_views import billing
+from admin_views import client_card
 from admin_views import documents
 from admin_views import grid
 from admin_views import imports
@@ -15,6 +16,7 @@ from admin_views import lost_found
 from admin_views import maintenance
 from admin_views import messages
 from admin_views import pricing
+from admin_views import privacy
 from admin_views import queues
 from admin_views import registration
 from admin_views import rental_desk
@@ -26,7 +28,6 @@ from admin_views.menu import SYSTEM
 from admin_views.menu import may_open
 from admin_views.pages import FinancialReportView
 from admin_views.pages import HomeView
-from admin_views.pages import SettingView
 from admin_views.people import ClientView
 from admin_views.people import PaymentView
 from admin_views.people import RentalView
@@ -36,6 +37,7 @@ from admin_views.places import KeyView
 from admin_views.places import LockerCategoryView
 from admin_views.places import LockerView
 from admin_views.places import ZoneView
+from admin_views.settings import SettingsView
 from admin_views.staff import RoleView
 from admin_views.staff import UserView
 from app.extensions import db
@@ -50,7 +52,6 @@ from app.models import LockerCategory
 from app.models import Payment
 from app.models import Rental
 from app.models import Role
-from app.models import Setting
 from app.models import User
 from app.models import Zone
 
@@ -83,14 +84,14 @@ def init_admin(app):
                                        endpoint="financial_report"))
     admin.add_view(UserView(User, db, name=_l("Staff"), category=SYSTEM, endpoint="users"))
     admin.add_view(RoleView(Role, db, name=_l("Roles"), category=SYSTEM, endpoint="roles"))
-    admin.add_view(SettingView(Setting, db, name=_l("Settings"), category=SYSTEM,
-                               endpoint="settings"))
+    admin.add_view(SettingsView(name=_l("Settings"), category=SYSTEM, endpoint="settings"))
     admin.add_view(ActivityLogView(ActivityLog, db, name=_l("Activity log"), category=SYSTEM,
                                    endpoint="activity"))
     # Pages link to other pages only when the reader may open them (no link to a 403).
     app.add_template_global(may_open, "may_open")
     # Areas that bring several screens register their own.
     for area in (grid, rental_desk, key_desk, waitlist, registration, maintenance, lost_found,
-                 analytics, imports, pricing, billing, documents, messages, queues, backups):
+                 analytics, imports, pricing, billing, documents, messages, queues, backups,
+                 privacy, client_card):
         area.register(admin)
     return admin

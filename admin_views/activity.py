@@ -21,6 +21,7 @@ from admin_views.base import SecuredModelView
 from admin_views.filters import branch_day_filters
 from admin_views.labels import MODEL_NAMES
 from admin_views.labels import field_label
+from admin_views.settings import setting_value
 from app.extensions import db
 from app.i18n import local_date
 from app.i18n import local_datetime
@@ -177,10 +178,13 @@ class ActivityLogView(SecuredModelView):
         changes = model.changes or {}
         rows = []
         for field, value in changes.items():
-            if isinstance(value, list) and len(value) == 2:
-                shown = [display_value(model.model, field, part) for part in value]
+            parts = value if isinstance(value, list) and len(value) == 2 else [value]
+            if model.model == "Setting" and field == "value":
+                # Shown as the settings screen types it: taka, yes/no, a secret not at all.
+                shown = [setting_value(model.object_id, part) if part not in (None, "") else "—"
+                         for part in parts]
             else:
-                shown = [display_value(model.model, field, value)]
+                shown = [display_value(model.model, field, part) for part in parts]
             rows.append((self.field_name(model.model, field), shown))
         return sorted(rows, key=lambda row: row[0])
 

@@ -1,7 +1,9 @@
-"""The Backups page: the archives with their contents, Back up now, and downloads (SPEC S4).
+"""The Backups page: the archives with their contents, Back up now, downloads and the
+off-site copies (SPEC S4).
 
-A Super Admin's page (permission module "backups"); the archives are made by
-the `backups` job or `flask backup create`, never inside a web request.
+A Super Admin's page (permission module "backups"); the archives are made and
+copied off-site by the `backups` job or `flask backup create`, never inside a
+web request.
 """
 
 from flask import abort
@@ -30,7 +32,7 @@ SCHEDULE_LABELS = {"daily": _l("every day"), "weekly": _l("every week"),
 
 
 class BackupView(SecuredView):
-    """The archives, newest first; making one now and downloading one."""
+    """The archives, newest first; making one now, downloading one, and the off-site copies."""
 
     permission_module = "backups"
 
@@ -40,7 +42,9 @@ class BackupView(SecuredView):
                            may_create=can(current_user, "backups", CREATE),
                            may_restore=can(current_user, "backups", EDIT),
                            schedule_label=SCHEDULE_LABELS.get(settings.get("backup_schedule")),
-                           keep=settings.get("backup_keep"))
+                           keep=settings.get("backup_keep"),
+                           encryption=backups.encryption_status(),
+                           offsite=backups.offsite_copies())
 
     @expose("/now/", methods=("POST",))
     def now(self):
@@ -70,7 +74,7 @@ class BackupView(SecuredView):
 
         try:
             backup = backups.find(archive)
-            backups.check_restorable(backup.manifest, backup.name)
+            backups.check_restorable(backup)
             rq.enqueue(restore_backup, backup.name, current_user.id, queue="maintenance",
                        job_timeout=BACKUP_JOB_TIMEOUT)
         except backups.BackupError as exc:
@@ -83,6 +87,23 @@ class BackupView(SecuredView):
                     "shows the restored data when it is done."), "warning")
         return redirect(self.get_url(".index"))
 
+    @expose("/offsite/", methods=("POST",))
+    def offsite_now(self):
+        """Queue a copy of the newest archive to the off-site targets (after fixing one)."""
+        if not can(current_user, "backups", CREATE):
+            abort(403)
+        from jobs.backups import copy_latest_offsite
+
+        try:
+            rq.enqueue(copy_latest_offsite, queue="maintenance", job_timeout=BACKUP_JOB_TIMEOUT)
+        except Exception:
+            flash(_("Redis is not reachable, so no worker can copy the backup now. Try again "
+                    "when Redis is back."), "error")
+        else:
+            flash(_("The latest backup is being copied off-site; the result shows here when "
+                    "it is done."), "success")
+        return redirect(self.get_url(".index"))
+
     @expose("/download/<archive>")
     def download(self, archive):
         try:
@@ -92,8 +113,10 @@ class BackupView(SecuredView):
         audit.record(audit.ActivityAction.DOWNLOADED, model="Backup", object_id=backup.name,
                      summary=f"backup downloaded: {backup.name}")
         db.session.commit()
-        return send_file(backup.path, mimetype="application/gzip", as_attachment=True,
-                         download_name=backup.name)
+        # An encrypted archive is sent as it is: only the key opens it, wherever it goes.
+        return send_file(backup.path, as_attachment=True, download_name=backup.name,
+                         mimetype="application/octet-stream" if backup.encrypted
+                         else "application/gzip")
 
 
 def register(admin):

@@ -183,6 +183,12 @@ MODEL_LABELS = {
         "refund_started_at": _l("Refund asked at"),
         "exchanges": _l("Calls to the gateway"), "created_at": _l("Started"),
         "updated_at": _l("Last change")},
+    "DeletionRequest": {
+        "requested_by": _l("Asked by"), "representative": _l("Name of who asked"),
+        "received_via": _l("How it was asked"), "requested_on": _l("Asked on"),
+        "recorded_at": _l("Recorded at"), "recorded_by": _l("Recorded by"),
+        "anonymised_at": _l("Anonymised at"), "cancelled_at": _l("Cancelled at"),
+        "cancelled_by": _l("Cancelled by"), "cancel_reason": _l("Why it was cancelled")},
 }
 
 # The name of each kind of record, as the activity log shows it.
@@ -228,6 +234,7 @@ MODEL_NAMES = {
     "PaymentLink": _l("Payment link"),
     "Backup": _l("Backup"),
     "GatewayTransaction": _l("Online payment attempt"),
+    "DeletionRequest": _l("Deletion request"),
 }
 
 # The empty choice of a dropdown and the prompt of a search-as-you-type picker.

@@ -67,6 +67,7 @@ from app.models import TermsSignature
 from app.models import TermsVersion
 from app.services import clients
 from app.services import notifications
+from app.services import privacy
 from app.services import rentals
 from app.services import standing
 from app.services import waivers
@@ -122,7 +123,7 @@ def _require(action):
         abort(403)
 
 
-def _visible_client(client_id):
+def visible_client(client_id):
     """The client, or 404 if there is none or it belongs to a branch the user may not see."""
     client_id = parse_id(client_id)
     client = db.session.get(Client, client_id) if client_id else None
@@ -266,27 +267,42 @@ class RegisterClientView(SecuredView):
 
 # --- profile --------------------------------------------------------------------
 
-class ClientProfileView(SecuredView):
-    """A client's details and whole history on one page (SPEC C2); not in the menu."""
+class ClientPage(SecuredView):
+    """A page about one client (?id=N) opened from their profile or a list; not in the menu."""
 
     permission_module = "clients"
 
     def is_visible(self):
         return False
 
+    @staticmethod
+    def requested_client():
+        """The client ?id= names (404 if this user may not see them); None when there is no id.
+
+        Without an id the page has nobody to show: callers send the reader to the clients.
+        """
+        client_id = request.args.get("id")
+        return None if client_id is None else visible_client(client_id)
+
+
+class ClientProfileView(ClientPage):
+    """A client's details and whole history on one page (SPEC C2)."""
+
     @expose("/")
     def index(self):
-        client_id = request.args.get("id", type=int)
-        if client_id is None:
+        client = self.requested_client()
+        if client is None:
             return redirect(url_for("clients.index_view"))
-        client = _visible_client(client_id)
         history = self._history(client)
         may_see_money = can(current_user, "payments", VIEW)
         client_standing = (standing.of(client.id) if may_see_money or can(current_user, "rentals", VIEW)
                            else None)
+        # Once anonymised the profile is what the law keeps: money and history, no details.
+        anonymised = privacy.is_anonymised(client.id)
         return self.render(
             "admin/clients/profile.html", client=client, tags=_all_tags(),
-            statuses=list(ClientStatus), may_edit=can(current_user, "clients", EDIT),
+            client_anonymised=anonymised, statuses=list(ClientStatus),
+            may_edit=can(current_user, "clients", EDIT) and not anonymised,
             may_edit_rentals=can(current_user, "rentals", EDIT),
             may_assign=can(current_user, "rentals", CREATE) and client.status is ClientStatus.ACTIVE,
             may_pay=can(current_user, "payments", CREATE), may_see_money=may_see_money,
@@ -365,7 +381,7 @@ class ClientProfileView(SecuredView):
     def status(self):
         """Set Active / Inactive / Banned (a ban needs a reason)."""
         _require(EDIT)
-        client = _visible_client(request.args.get("id", type=int))
+        client = visible_client(request.args.get("id", type=int))
         return self._act(clients.set_status, client, request.form.get("status", ""),
                          reason=request.form.get("ban_reason"), success=_("Status saved."))
 
@@ -373,7 +389,7 @@ class ClientProfileView(SecuredView):
     def note(self):
         """Add a dated note to the timeline."""
         _require(EDIT)
-        client = _visible_client(request.args.get("id", type=int))
+        client = visible_client(request.args.get("id", type=int))
         return self._act(clients.add_note, client, request.form.get("body", ""),
                          success=_("Note added."))
 
@@ -381,7 +397,7 @@ class ClientProfileView(SecuredView):
     def tags(self):
         """Replace the client's tags."""
         _require(EDIT)
-        client = _visible_client(request.args.get("id", type=int))
+        client = visible_client(request.args.get("id", type=int))
         tag_ids = [parse_id(value) for value in request.form.getlist("tags")]
         if None in tag_ids:
             abort(400)
@@ -393,7 +409,7 @@ class ClientProfileView(SecuredView):
         signature = db.session.get(TermsSignature, signature_id)
         if signature is None:
             abort(404)
-        _visible_client(signature.client_id)
+        visible_client(signature.client_id)
         response = Response(waivers.waiver_pdf(signature.id), mimetype="application/pdf")
         response.headers["Content-Disposition"] = (
             f'attachment; filename="{waivers.waiver_filename(signature.id)}"')

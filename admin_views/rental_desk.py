@@ -54,13 +54,18 @@ def _term_choices():
     return [SelectChoice(term.name, str(term.label)) for term in RentalTerm]
 
 
+def _default_term():
+    """The term the form starts on: the one the gym sells most, per the settings."""
+    return settings.get("default_term")
+
+
 class RentalForm(DeskForm):
     """Who gets which locker, for how long."""
 
     locker_number = StringField(_l("Locker number"), validators=[InputRequired(), Length(max=20)])
     client_query = StringField(_l("Client (phone or name)"), validators=[Optional(), Length(max=120)])
     client_id = HiddenField()
-    term = SelectField(_l("Term"), choices=_term_choices, default=RentalTerm.MONTHLY.name)
+    term = SelectField(_l("Term"), choices=_term_choices, default=_default_term)
     days = IntegerField(_l("Days (custom term)"), validators=[Optional(), NumberRange(1, 730)])
     coupon_code = StringField(_l("Coupon code"), validators=[Optional(), Length(max=40)])
     override_reason = TextAreaField(_l("Reason for the override"),

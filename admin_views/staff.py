@@ -30,7 +30,7 @@ MODULE_LABELS = {
     "lost_found": _l("Lost & found"), "payments": _l("Payments"),
     "reports": _l("Reports"), "activity": _l("Activity log"), "users": _l("Staff"),
     "roles": _l("Roles"), "settings": _l("Settings"), "messages": _l("Messages"),
-    "backups": _l("Backups"),
+    "backups": _l("Backups"), "privacy": _l("Privacy"),
 }
 ACTION_LABELS = {"view": _l("view"), "create": _l("create"), "edit": _l("edit"),
                  "delete": _l("delete")}

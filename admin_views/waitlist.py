@@ -357,6 +357,9 @@ class QuickSearchView(SecuredView):
             jump = url_for("keys.details_view", id=results.jump_key_id)
         elif results.jump_invoice_id is not None:
             jump = url_for("invoices.details_view", id=results.jump_invoice_id)
+        elif results.jump_client_id is not None:
+            # The same address as the client's result, so the palette highlights it too.
+            jump = url_for("client_profile.index", id=results.jump_client_id)
         return {"q": quick_search.clean(text), "groups": groups, "jump": jump}
 
     def _assign(self, text):

@@ -73,6 +73,12 @@ class Config:
     UPLOAD_DIR = Path(os.environ.get("UPLOAD_DIR", INSTANCE_DIR / "uploads"))
     # Backup archives; keep them off the database's own disk where the install allows.
     BACKUP_DIR = Path(os.environ.get("BACKUP_DIR", INSTANCE_DIR / "backups"))
+    # Encrypts new backup archives: base64 of 32 random bytes (`openssl rand -base64 32`);
+    # older keys may follow, comma-separated, to open archives made with them. Empty: plain.
+    BACKUP_ENCRYPTION_KEY = os.environ.get("BACKUP_ENCRYPTION_KEY", "")
+    # The status page and /healthz warn when a disk the app writes to has less free than this.
+    DISK_FREE_MIN_BYTES = int(os.environ.get("DISK_FREE_MIN_BYTES", 1024**3))
+    DISK_FREE_MIN_PERCENT = float(os.environ.get("DISK_FREE_MIN_PERCENT", 10))
     UPLOAD_MAX_BYTES = int(os.environ.get("UPLOAD_MAX_MB", "8")) * 1024 * 1024
     # Requests larger than this are refused before they are read (a 50 MB "photo").
     MAX_CONTENT_LENGTH = UPLOAD_MAX_BYTES * 2

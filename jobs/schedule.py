@@ -13,6 +13,7 @@ from jobs.notifications import send_due_notifications
 from jobs.notifications import send_manager_digests
 from jobs.notifications import sweep_reminders
 from jobs.payments import verify_online_payments
+from jobs.privacy import anonymise_due_clients
 from jobs.rentals import abandon_overdue_rentals
 from jobs.rentals import expire_due_rentals
 from jobs.rentals import lapse_reservations
@@ -37,3 +38,5 @@ cron.register(send_due_notifications, "notifications", interval=60, name="send-n
 cron.register(sweep_reminders, "default", cron="5 * * * *", name="reminders")
 # 08:00 in Dhaka (02:00 UTC): the managers' digest of the day.
 cron.register(send_manager_digests, "notifications", cron="0 2 * * *", name="manager-digest")
+# 03:30 in Dhaka (21:30 UTC): clients whose deletion request is due are anonymised, out of hours.
+cron.register(anonymise_due_clients, "maintenance", cron="30 21 * * *", name="privacy-anonymise")

@@ -1,10 +1,14 @@
 """Backups: one verified archive of the database and the uploads; listed only when whole (SPEC S4)."""
 
+import base64
+import hashlib
 import io
 import json
 import os
+import shutil
 import tarfile
 import time
+import tracemalloc
 
 import pytest
 import sqlalchemy as sa
@@ -303,4 +307,229 @@ def test_healthz_and_the_jobs_page_tell_the_last_backup(app, desk, client):
     report = client.get("/healthz").get_json()
     assert report["backup"] == {"last_utc": made.manifest["created_at"], "late": False}
     page = desk.login_as("Super Admin").get("/admin/queues/").get_data(as_text=True)
-    assert '<p id="last-backup" class="text-muted">' in page
+    assert 'id="last-backup"' in page
+
+
+# --- encryption ----------------------------------------------------------------------------------
+
+# Base64 of 32 bytes each; tests only.
+KEY = "dGVzdC1iYWNrdXAta2V5LW9uZS0zMi1ieXRlcy1sb24="
+OTHER_KEY = "dGVzdC1iYWNrdXAta2V5LXR3by0zMi1ieXRlcy1sb24="
+
+
+def _random_upload(app, name="scans/large.bin", size=2 * 1024 * 1024 + 512 * 1024):
+    """An upload that does not compress, so the archive spans several encrypted chunks."""
+    return _upload(app, name, os.urandom(size))
+
+
+def _encrypt_with(monkeypatch, app, key):
+    monkeypatch.setitem(app.config, "BACKUP_ENCRYPTION_KEY", key)
+
+
+@pytest.mark.databases("sqlite")
+def test_an_encrypted_backup_restores_every_table_and_the_uploads(app, desk, monkeypatch):
+    """With a key set: backup → rows changed, a photo replaced → restore → as before, and
+    nothing of the database or the photos can be read in the archive without the key."""
+    from app.services import backup_crypto
+
+    _encrypt_with(monkeypatch, app, KEY)
+    desk.make_client(name="Encrypted Client")
+    photo = _upload(app)
+    large = _random_upload(app)
+    before = _everything()
+    made = backups.create(reason="command line")
+    assert made.name.endswith(".tar.gz.enc") and made.encrypted and made.locked is None
+    raw = made.path.read_bytes()
+    assert raw.startswith(backup_crypto.MAGIC)
+    assert b"manifest.json" not in raw and b"a photo" not in raw and large.read_bytes()[:64] not in raw
+    assert backups.verify(made.path) == made.manifest
+    assert [(b.name, b.manifest) for b in backups.all_backups()] == [(made.name, made.manifest)]
+
+    desk.make_client(name="Added Later")
+    photo.write_bytes(b"another photo")
+    large.unlink()
+    assert _everything() != before
+
+    safety = backups.restore(made.name)
+    after = _everything()
+    assert {table: rows for table, rows in after.items() if table != "activity_log"} == {
+        table: rows for table, rows in before.items() if table != "activity_log"}
+    assert photo.read_bytes() == b"\xff\xd8 a photo"
+    assert large.stat().st_size == 2 * 1024 * 1024 + 512 * 1024
+    assert safety.encrypted and backups.verify(safety.path)["tables"]["client"] == 2
+
+
+@pytest.mark.databases("sqlite")
+def test_a_plain_backup_made_before_encryption_was_turned_on_still_restores(
+        app, desk, monkeypatch):
+    """Archives from before the key was set stay plain, listed beside the encrypted ones."""
+    desk.make_client(name="Kept")
+    plain = backups.create(reason="command line")
+    _encrypt_with(monkeypatch, app, KEY)
+    desk.make_client(name="Gone")
+    encrypted = backups.create(reason="command line")
+    assert {b.name: b.encrypted for b in backups.all_backups()} == {
+        plain.name: False, encrypted.name: True}
+    backups.restore(plain.name)
+    assert [c.full_name for c in db.session.execute(db.select(Client)).scalars()] == ["Kept"]
+
+
+@pytest.mark.databases("sqlite")
+def test_an_encrypted_backup_without_its_key_is_listed_but_refused_and_changes_nothing(
+        app, desk, monkeypatch):
+    """No key, or another key: the archive is still listed and downloadable, restoring it is
+    refused with a message saying which, and nothing changes."""
+    _encrypt_with(monkeypatch, app, KEY)
+    desk.make_client()
+    made = backups.create(reason="scheduled")
+
+    _encrypt_with(monkeypatch, app, "")
+    [listed] = backups.all_backups()
+    assert listed.name == made.name and "has no key" in str(listed.locked)
+    assert listed.created_at == made.created_at and listed.manifest["reason"] == "scheduled"
+    _encrypt_with(monkeypatch, app, OTHER_KEY)
+    admin = desk.login_as("Super Admin")
+    page = admin.get("/admin/backups/").get_data(as_text=True)
+    assert "backup-locked" in page and f"/admin/backups/restore/{made.name}" not in page
+    assert admin.get(f"/admin/backups/download/{made.name}").data == made.path.read_bytes()
+    refused = admin.post(f"/admin/backups/restore/{made.name}", follow_redirects=True)
+    assert "made with another encryption key" in refused.get_data(as_text=True)
+    broken = app.test_cli_runner().invoke(args=["backup", "verify", str(made.path)])
+    assert broken.exit_code != 0 and "another encryption key" in broken.output
+
+    before = _everything()
+    with pytest.raises(backups.BackupError, match="made with another encryption key"):
+        backups.restore(made.name)
+    with pytest.raises(backups.BackupError, match="made with another encryption key"):
+        backups.verify(made.path)
+    _encrypt_with(monkeypatch, app, "")
+    with pytest.raises(backups.BackupError, match="has no key"):
+        backups.restore(made.name)
+    assert _everything() == before
+    assert [b.name for b in backups.all_backups()] == [made.name]  # no safety backup made
+
+    # The new key first, the old one after it: old archives open again.
+    _encrypt_with(monkeypatch, app, f"{OTHER_KEY},{KEY}")
+    assert backups.verify(made.path) == made.manifest
+
+
+@pytest.mark.databases("sqlite")
+def test_a_truncated_or_tampered_encrypted_backup_is_refused_and_changes_nothing(
+        app, desk, monkeypatch):
+    """Cut at a chunk boundary or inside a chunk, a byte changed in a chunk or in the header:
+    each is refused as damaged before anything is replaced."""
+    from app.services import backup_crypto
+
+    _encrypt_with(monkeypatch, app, KEY)
+    desk.make_client()
+    _random_upload(app)
+    made = backups.create(reason="command line")
+    before = _everything()
+    data = made.path.read_bytes()
+    with open(made.path, "rb") as handle:
+        header, _fields, _label = backup_crypto.read_header(handle)
+    sealed = backup_crypto.CHUNK + backup_crypto.TAG
+    whole_chunks = (len(data) - len(header)) // sealed
+    assert whole_chunks >= 2
+
+    def flipped(data, at):
+        return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1:]
+
+    spoilt = {
+        "cut-at-chunk": data[:len(header) + whole_chunks * sealed],
+        "cut-in-chunk": data[:len(header) + sealed + 1000],
+        "byte-in-chunk": flipped(data, len(header) + sealed + 12345),
+        "byte-in-last-tag": flipped(data, len(data) - 1),
+        "label-in-header": data.replace(b'"command line"', b'"command-line"', 1),
+    }
+    assert spoilt["label-in-header"] != data
+    folder = backups.backup_dir()
+    for n, (what, content) in enumerate(spoilt.items()):
+        name = f"locker-desk-20260101-00000{n}-{what}.tar.gz.enc"
+        (folder / name).write_bytes(content)
+        with pytest.raises(backups.BackupError, match="damaged or incomplete"):
+            backups.restore(name)
+        with pytest.raises(backups.BackupError, match="damaged or incomplete"):
+            backups.verify(folder / name)
+    assert _everything() == before
+    assert len(list(folder.glob("*.tar.gz.enc"))) == len(spoilt) + 1  # no safety backup made
+    assert backups.verify(made.path) == made.manifest
+
+
+@pytest.mark.databases("sqlite")
+def test_a_key_that_is_not_32_bytes_of_base64_refuses_the_backup_and_says_so(
+        app, desk, monkeypatch):
+    """A mistyped key never lets a backup be written in clear; the page tells the admin."""
+    _encrypt_with(monkeypatch, app, "too-short")
+    with pytest.raises(backups.BackupError, match="BACKUP_ENCRYPTION_KEY is not valid"):
+        backups.create(reason="command line")
+    assert backups.all_backups() == []
+    page = desk.login_as("Super Admin").get("/admin/backups/").get_data(as_text=True)
+    assert 'class="alert alert-danger" id="backup-encryption"' in page
+
+
+@pytest.mark.databases("sqlite")
+def test_the_backups_page_says_which_backups_are_encrypted_and_with_which_key(
+        app, desk, monkeypatch):
+    from app.services import backup_crypto
+
+    admin = desk.login_as("Super Admin")
+    assert "are not encrypted" in admin.get("/admin/backups/").get_data(as_text=True)
+    _encrypt_with(monkeypatch, app, KEY)
+    backups.create(reason="command line")
+    page = admin.get("/admin/backups/").get_data(as_text=True)
+    key_id = backup_crypto.key_id(base64.b64decode(KEY)).hex()
+    assert key_id in page and "backup-encrypted" in page
+
+
+def test_encryption_holds_about_one_chunk_in_memory_however_large_the_archive(tmp_path):
+    """50 MB in and out through the encrypted format with a peak of a few MB, not 50."""
+    from app.services import backup_crypto
+
+    size = 50 * 1024 * 1024
+    source, sealed = tmp_path / "plain.bin", tmp_path / "sealed.bin"
+    with open(source, "wb") as handle:
+        for _ in range(size // (1024 * 1024)):
+            handle.write(os.urandom(1024 * 1024))
+    key = base64.b64decode(KEY)
+    tracemalloc.start()
+    try:
+        with open(source, "rb") as plain, open(sealed, "wb") as target:
+            writer = backup_crypto.EncryptingWriter(target, key, {"app": "locker-desk"})
+            shutil.copyfileobj(plain, writer, 64 * 1024)
+            writer.close()
+        _, writing_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        digest = hashlib.sha256()
+        with open(sealed, "rb") as handle:
+            reader = backup_crypto.DecryptingReader(handle, {backup_crypto.key_id(key): key})
+            for chunk in iter(lambda: reader.read(64 * 1024), b""):
+                digest.update(chunk)
+        _, reading_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sealed.stat().st_size > size
+    assert digest.hexdigest() == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert writing_peak < 8 * 1024 * 1024, f"writing peaked at {writing_peak} bytes"
+    assert reading_peak < 8 * 1024 * 1024, f"reading peaked at {reading_peak} bytes"
+
+
+@pytest.mark.slow
+@pytest.mark.databases("sqlite")
+def test_an_encrypted_backup_of_a_50_mb_upload_is_made_and_checked_in_a_few_mb(
+        app, desk, monkeypatch):
+    """The whole way, tar and gzip included: making, checking and reading back stream."""
+    _encrypt_with(monkeypatch, app, KEY)
+    _random_upload(app, "scans/large.bin", 50 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        made = backups.create(reason="command line")
+        _, making_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        backups.verify(made.path)
+        _, checking_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert made.size > 50 * 1024 * 1024
+    assert making_peak < 16 * 1024 * 1024, f"making peaked at {making_peak} bytes"
+    assert checking_peak < 16 * 1024 * 1024, f"checking peaked at {checking_peak} bytes"

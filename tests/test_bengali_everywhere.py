@@ -72,6 +72,8 @@ ALLOWED_WORDS = {
     "SMTP", "SSL", "Wireless", "API", "Cloud", "SID", "Meta",
     # Key formats the gateways hand keys out in (Nagad's settings).
     "PEM", "Base",  # Base64
+    # Image formats, a unit, and the software the status page names.
+    "JPEG", "PNG", "WebP", "GB", "Redis", "SQLite", "PostgreSQL", "MariaDB",
 }
 # Latin that is data, not interface: e-mail and web addresses, record numbers such as
 # locker "A-101" or invoice "INV-2026-000001", a timezone ("Asia/Dhaka"), a browser's
@@ -91,6 +93,8 @@ ALLOWED_PATTERNS = re.compile(
     r"|\b(?:email|sms|whatsapp)\s+[+-]?\d+\b"
     r"|\b(?:starttls|ssl|none|daily|weekly|off)\b"
     r"|\b(?:Ctrl|Alt|Shift)\+\w\b"
+    # The server's environment variables, named as they are set (BACKUP_ENCRYPTION_KEY).
+    r"|\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b"
 )
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’_]*")
 # Attributes whose values a person reads on the screen.
@@ -228,7 +232,8 @@ def _world(desk):
     """
     desk.app.config["BABEL_DEFAULT_LOCALE"] = "bn"
     settings.put("company_name", "ফিটনেস জিম")
-    settings.put("rental_prices_taka", {"*": {"MONTHLY": 800}, "সাধারণ": {"MONTHLY": 900}})
+    settings.put("rental_prices_taka", {"*": {**settings.DEFAULT_PRICES["*"], "MONTHLY": 800},
+                                        "সাধারণ": {"MONTHLY": 900}})
     branch = desk.make_branch(name="ধানমন্ডি শাখা", code="১")
     manager = desk.make_user(MANAGER, full_name="নাসরিন আক্তার")
     clients.publish_terms("শর্তাবলি", "মেয়াদ শেষে লকার খালি করা হয়।", by_user_id=manager.id)

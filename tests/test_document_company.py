@@ -114,10 +114,10 @@ def test_the_logo_is_uploaded_on_the_settings_screen(desk, tmp_path):
     """A Super Admin uploads the logo on the settings screen; the next invoice carries it."""
     invoice, _payment = _invoice_and_payment(desk)
     browser = desk.login_as("Super Admin")
-    form = browser.get("/admin/settings/edit/?id=company_logo").get_data(as_text=True)
+    form = browser.get("/admin/settings/company/").get_data(as_text=True)
     assert 'type="file"' in form
-    response = browser.post("/admin/settings/edit/?id=company_logo",
-                            data={"image": (io.BytesIO(_png("navy")), "logo.png")},
+    response = browser.post("/admin/settings/company/",
+                            data={"logo_image": (io.BytesIO(_png("navy")), "logo.png")},
                             content_type="multipart/form-data")
     assert response.status_code == 302, response.get_data(as_text=True)[-2000:]
     stored = db.session.get(Setting, "company_logo").value
@@ -131,8 +131,8 @@ def test_the_logo_is_uploaded_on_the_settings_screen(desk, tmp_path):
 def test_a_file_that_is_not_an_image_is_refused_as_the_logo(desk):
     """A text file sent as the logo is refused and the setting stays empty."""
     browser = desk.login_as("Super Admin")
-    response = browser.post("/admin/settings/edit/?id=company_logo",
-                            data={"image": (io.BytesIO(b"not a picture"), "logo.png")},
+    response = browser.post("/admin/settings/company/",
+                            data={"logo_image": (io.BytesIO(b"not a picture"), "logo.png")},
                             content_type="multipart/form-data", follow_redirects=True)
     assert "This is not a photo" in response.get_data(as_text=True)
     assert settings.get("company_logo") == ""
@@ -143,7 +143,7 @@ def test_removing_the_logo_deletes_its_file(desk):
     _put_company(logo=_png())
     stored = settings.get("company_logo")
     browser = desk.login_as("Super Admin")
-    response = browser.post("/admin/settings/edit/?id=company_logo", data={"remove": "y"},
+    response = browser.post("/admin/settings/company/", data={"logo_remove": "y"},
                             content_type="multipart/form-data")
     assert response.status_code == 302
     assert settings.get("company_logo") == ""

@@ -78,3 +78,47 @@ def test_the_schedule_is_declared_once_for_known_queues(app):
     assert jobs, "no scheduled jobs"
     assert {job.queue_name for job in jobs} <= set(app.config["RQ_QUEUES"])
     assert any(job.func is cron_heartbeat for job in jobs)
+
+
+def test_the_status_page_says_what_works_and_what_needs_attention(desk):
+    """The manager sees database, Redis, workers, schedule, last backup and disk space at a glance."""
+    browser = desk.login_as("Manager")
+    page = browser.get("/admin/queues/").get_data(as_text=True)
+    for row in ("status-database", "status-redis", "status-workers", "status-schedule",
+                "last-backup"):
+        assert f'id="{row}"' in page, row
+    assert 'class="status-disk"' in page and "GB free of" in page
+    database_row = page.split('id="status-database"')[1].split("</tr>")[0]
+    assert "badge-success" in database_row
+    # No worker and no schedule tick in this test: both are marked, and the home page says so.
+    for row in ("status-workers", "status-schedule"):
+        assert "badge-danger" in page.split(f'id="{row}"')[1].split("</tr>")[0], row
+    assert 'id="workers-down"' in browser.get("/admin/").get_data(as_text=True)
+    # The front desk cannot open the page and is not told about workers.
+    front = desk.login_as("Front Desk")
+    assert front.get("/admin/queues/").status_code == 403
+    assert 'id="workers-down"' not in front.get("/admin/").get_data(as_text=True)
+
+
+def test_a_disk_short_of_space_is_marked_on_the_page_and_in_healthz(desk):
+    """Below the free-space floor the disk row needs attention; /healthz reports it, still 200-able."""
+    browser = desk.login_as("Super Admin")
+    assert browser.get("/healthz").get_json()["disk"]["ok"]
+    desk.app.config["DISK_FREE_MIN_BYTES"] = 10**18  # more than any disk here has free
+    report = browser.get("/healthz").get_json()["disk"]
+    assert not report["ok"] and {"uploads", "backups"} <= {
+        use for disk in report["disks"] for use in disk["uses"]}
+    page = browser.get("/admin/queues/").get_data(as_text=True)
+    assert "badge-danger" in page.split('class="status-disk"')[1].split("</tr>")[0]
+
+
+def test_a_live_worker_takes_the_banner_away(desk):
+    """With a worker's fresh heartbeat, the home page shows no workers-down banner."""
+    worker = Worker([rq.queue("default")], connection=rq.connection)
+    worker.register_birth()
+    worker.heartbeat()
+    try:
+        page = desk.login_as("Manager").get("/admin/").get_data(as_text=True)
+        assert 'id="workers-down"' not in page
+    finally:
+        worker.register_death()

@@ -571,8 +571,7 @@ def test_managers_get_one_morning_digest_in_their_language(desk, smtp, sms):
     from app.services import digest
 
     configure(smtp, sms)
-    rental = _rental_ending_in(desk, 0, phone="+8801711000031")
-    rental.ends_at = utcnow() + timedelta(minutes=30)
+    _rental_ending_in(desk, 0, phone="+8801711000031")
     late = _rental_ending_in(desk, -2, phone="+8801711000032")
     late.status = RentalStatus.EXPIRED
     db.session.commit()

@@ -53,13 +53,13 @@ def test_a_role_gains_a_permission_from_the_roles_screen(desk):
 
 
 def test_settings_are_checked_and_logged(desk):
-    """A grace period must be a whole number; a good value is saved and logged."""
+    """A grace period must be a whole number (Bengali digits too); a good value is saved and logged."""
     admin = desk.login_as("Super Admin")
-    url = "/admin/settings/edit/?id=grace_period_days"
-    text = admin.post(url, data={"value": "three"}).get_data(as_text=True)
-    assert "Enter a whole number." in text
+    url = "/admin/settings/rentals/"
+    response = admin.post(url, data={"grace_period_days": "three"})
+    assert response.status_code == 400 and "Enter a whole number." in response.get_data(as_text=True)
     assert settings.get("grace_period_days") == 3
-    assert admin.post(url, data={"value": " 5 "}).status_code == 302
+    assert admin.post(url, data={"grace_period_days": " ৫ "}).status_code == 302
     db.session.expire_all()
     assert db.session.get(Setting, "grace_period_days").value == 5
     entry = db.session.execute(db.select(ActivityLog).where(

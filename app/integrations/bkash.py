@@ -45,8 +45,9 @@ class BkashConfig:
 
 def configured():
     """The bKash merchant's settings, or None while they are incomplete (bKash is not offered)."""
-    values = {name: settings.get(f"bkash_{name}") for name in
-              ("app_key", "app_secret", "username", "password")}
+    values = {"app_key": settings.get("bkash_app_key"),
+              "app_secret": settings.get("bkash_app_secret"),
+              "username": settings.get("bkash_username"), "password": settings.get("bkash_password")}
     if not all(values.values()):
         return None
     base_url = (settings.get("bkash_base_url") or SANDBOX_URL).rstrip("/")

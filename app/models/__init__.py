@@ -59,6 +59,10 @@ from app.models.notifications import Notification
 from app.models.payments import Payment
 from app.models.payments import PaymentMethod
 from app.models.payments import PaymentStatus
+from app.models.privacy import DeletionRequest
+from app.models.privacy import DeletionStatus
+from app.models.privacy import RequestChannel
+from app.models.privacy import Requester
 from app.models.rentals import Rental
 from app.models.rentals import RentalStatus
 from app.models.rentals import RentalStatusChange
@@ -95,6 +99,8 @@ __all__ = [
     "Coupon",
     "CouponKind",
     "CouponRedemption",
+    "DeletionRequest",
+    "DeletionStatus",
     "DepositEntry",
     "DepositEntryKind",
     "DiscountKind",
@@ -123,6 +129,8 @@ __all__ = [
     "PaymentStatus",
     "PriceRule",
     "Refund",
+    "RequestChannel",
+    "Requester",
     "Rental",
     "RentalStatus",
     "RentalStatusChange",

@@ -45,6 +45,16 @@ class Language(LabelledEnum):
         return {cls.BENGALI: _l("Bengali"), cls.ENGLISH: _l("English")}
 
 
+# The member id on the client card ("MEM-000042"), read back by the Ctrl+K quick search
+# when a scanner types it from the card's QR code. It is the client's id written out, so
+# it needs no column, is never reused and never changes. "MEM", not "M": "M-001" is a
+# locker of the men's zone. Six digits are zero-padded; a seventh is simply added.
+MEMBER_ID_PREFIX = "MEM"
+MEMBER_ID_DIGITS = 6
+# client.id is a 32-bit INTEGER: a larger number names no client (and PostgreSQL refuses it).
+_MAX_CLIENT_ID = 2**31 - 1
+
+
 client_tags = db.Table(
     "client_tag",
     db.Column("client_id", db.ForeignKey("client.id", ondelete="CASCADE"), primary_key=True),
@@ -98,6 +108,37 @@ class Client(TimestampMixin, db.Model):
 
     def __str__(self):
         return f"{self.full_name} ({self.phone})"
+
+    @property
+    def member_id(self):
+        """The member id printed on the client card, "MEM-000042"; None until the client is saved."""
+        if self.id is None:
+            return None
+        return f"{MEMBER_ID_PREFIX}-{self.id:0{MEMBER_ID_DIGITS}d}"
+
+    @staticmethod
+    def id_from_member_id(text):
+        """The client id a member id names, or None if `text` is not exactly one.
+
+        Read as printed, or as typed at the desk: any case, with a dash, a space or
+        nothing after the prefix, in ASCII or Bengali digits ("MEM-000042",
+        "mem000042", "MEM-০০০০৪২" → 42). The digits must be all of them: "MEM-42"
+        and "MEM-0000042" are not member ids, so a fragment never opens a client.
+        """
+        text = str(text or "").strip().upper()
+        if not text.startswith(MEMBER_ID_PREFIX):
+            return None
+        digits = text[len(MEMBER_ID_PREFIX):]
+        if digits[:1] in ("-", " "):
+            digits = digits[1:]
+        # isdecimal(), not isdigit(): int() reads Bengali digits, but not "²". More digits
+        # than the largest id has name no client (and int() refuses thousands of them).
+        if not digits.isdecimal() or len(digits) > len(str(_MAX_CLIENT_ID)):
+            return None
+        number = int(digits)
+        if not 1 <= number <= _MAX_CLIENT_ID:
+            return None
+        return number if len(digits) == len(f"{number:0{MEMBER_ID_DIGITS}d}") else None
 
 
 class ClientNote(db.Model):

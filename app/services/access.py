@@ -35,6 +35,9 @@ MODULES = {
     "messages": (VIEW, CREATE, EDIT),
     # Backups: the list and downloads (view), backing up now (create), restoring (edit).
     "backups": (VIEW, CREATE, EDIT),
+    # Privacy (SPEC S5): deletion requests and a client's data export (view), recording a
+    # deletion request (create), cancelling one (edit).
+    "privacy": (VIEW, CREATE, EDIT),
 }
 
 SUPER_ADMIN = "Super Admin"
@@ -74,6 +77,7 @@ DEFAULT_ROLES = {
             "branches": "vce", "lockers": "vced", "keys": "vced", "clients": "vce",
             "rentals": "vced", "maintenance": "vced", "lost_found": "vce", "payments": "vce",
             "reports": "v", "activity": "v", "users": "v", "messages": "vce",
+            "privacy": "vce",
         }),
     ),
     FRONT_DESK: (

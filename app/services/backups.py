@@ -7,6 +7,14 @@ API, `pg_dump` inside the snapshot the row counts were taken in, or
 `mariadb-dump --single-transaction`. The archive is written under a `.part`
 name, read back and checked against its manifest, and only then renamed: a job
 killed half-way leaves a `.part` that is never listed, and cleaned up later.
+
+When BACKUP_ENCRYPTION_KEY is set, the gzipped tar is encrypted as it is
+written (`app.services.backup_crypto` holds the format) and the archive is
+named `….tar.gz.enc`; it is listed, checked, downloaded and restored like a
+plain one, and one made with a key this desk does not have is listed by its
+header's label and refused by restore. Archives made before encryption was
+turned on stay plain and restore as before. Each new archive is then copied
+off-site (`app.services.backup_offsite`).
 """
 
 import hashlib
@@ -21,6 +29,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
@@ -33,6 +42,8 @@ from flask_babel import lazy_gettext as _l
 from app.extensions import db
 from app.models import utcnow
 from app.services import audit
+from app.services import backup_crypto
+from app.services import backup_offsite
 from app.services import settings
 from app.services.errors import Refusal
 
@@ -41,12 +52,17 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 MANIFEST = "manifest.json"
 SUFFIX = ".tar.gz"
+ENCRYPTED_SUFFIX = ".tar.gz.enc"
 PART = ".part"
 DUMP_NAMES = {"sqlite": "database.sqlite", "postgresql": "database.pgdump",
               "mariadb": "database.sql"}
 # A `.part` this old belongs to a job that died: removed by the next backup.
 STALE_PART = timedelta(hours=6)
 CHUNK = 1024 * 1024
+# What `find` accepts: an archive's own name, never a path.
+ARCHIVE_FILE = re.compile(r"[\w.-]+\.tar\.gz(\.enc)?")
+# What the header of an encrypted archive tells without its key (the Backups page lists it so).
+LABEL_FIELDS = ("app", "format", "created_at", "reason", "database", "schema_revision")
 
 
 # Why an archive was made (stored in its manifest as the key).
@@ -60,12 +76,25 @@ class BackupError(Refusal):
     """A backup cannot be made, read or trusted; `message` says why, nothing was changed."""
 
 
+class BackupLocked(BackupError):
+    """An encrypted archive this desk has no key for; `label` is what its header tells openly."""
+
+    def __init__(self, message, label):
+        super().__init__(message)
+        self.label = label
+
+
 @dataclass(frozen=True)
 class Backup:
-    """One archive in the backup folder, as its manifest describes it."""
+    """One archive in the backup folder, as its manifest describes it.
+
+    An encrypted archive this desk has no key for is described by its header's
+    label instead, and `locked` says (translated) why it cannot be opened.
+    """
 
     path: Path
     manifest: dict
+    locked: object = None
 
     @property
     def name(self):
@@ -74,6 +103,10 @@ class Backup:
     @property
     def size(self):
         return self.path.stat().st_size
+
+    @property
+    def encrypted(self):
+        return self.path.name.endswith(ENCRYPTED_SUFFIX)
 
     @property
     def created_at(self):
@@ -128,6 +161,10 @@ def _digest(handle):
     for chunk in iter(lambda: handle.read(CHUNK), b""):
         digest.update(chunk)
     return digest.hexdigest()
+
+
+def _damaged(name):
+    return BackupError(_l("%(name)s is damaged or incomplete and cannot be read.", name=name))
 
 
 # --- dumping each database ---------------------------------------------------------------
@@ -204,19 +241,128 @@ def _dump_mariadb(target):
 DUMPERS = {"sqlite": _dump_sqlite, "postgresql": _dump_postgresql, "mariadb": _dump_mariadb}
 
 
+# --- encryption (the format is app.services.backup_crypto's) --------------------------------
+
+def encryption_keys():
+    """BACKUP_ENCRYPTION_KEY's keys by key id, the one new archives use first; {} when unset.
+
+    Raises BackupError when a key is not base64 of 32 bytes.
+    """
+    try:
+        return backup_crypto.parse_keys(current_app.config.get("BACKUP_ENCRYPTION_KEY"))
+    except ValueError:
+        raise BackupError(_l("BACKUP_ENCRYPTION_KEY is not valid: a key is 32 random bytes written "
+                             "in base64, e.g. the output of `openssl rand -base64 32`.")) from None
+
+
+def encryption_status():
+    """For the Backups page: {"key": id of the key new archives use (hex), or None when
+    encryption is off; "problem": why BACKUP_ENCRYPTION_KEY cannot be used, or None}."""
+    try:
+        keys = encryption_keys()
+    except BackupError as exc:
+        return {"key": None, "problem": exc.message}
+    return {"key": next(iter(keys), b"").hex() or None, "problem": None}
+
+
+def _locked(name, label, named_key):
+    """BackupLocked for an archive made with a key this desk does not have."""
+    try:
+        keys = encryption_keys()
+    except BackupError as exc:
+        return BackupLocked(exc.message, label)
+    if not keys:
+        return BackupLocked(_l("%(name)s is encrypted and this desk has no key for it: set "
+                               "BACKUP_ENCRYPTION_KEY to the key it was made with.", name=name), label)
+    return BackupLocked(_l("%(name)s was made with another encryption key (%(key)s); add that key "
+                           "to BACKUP_ENCRYPTION_KEY to open it.", name=name, key=named_key.hex()),
+                        label)
+
+
+@contextmanager
+def _writing(path, key, label):
+    """A tar to add files to, gzipped into `path`, and encrypted as it is written when `key`
+    is given (`label` then goes in the header, readable without the key)."""
+    if key is None:
+        with tarfile.open(path, "w:gz") as archive:
+            yield archive
+        return
+    with open(path, "wb") as raw:
+        writer = backup_crypto.EncryptingWriter(raw, key, label)
+        with tarfile.open(fileobj=writer, mode="w|gz") as archive:
+            yield archive
+        writer.close()
+
+
+@contextmanager
+def _reading(path, *, whole=False):
+    """The archive's tar, read front to back; an encrypted one is decrypted as it is read.
+
+    With `whole`, an encrypted archive is then read on to its last byte, so one cut
+    short or altered after what the tar needed raises too. Raises BackupLocked
+    without the key, and BackupError for an encrypted archive altered or cut short.
+    """
+    path = Path(path)
+    if not backup_crypto.is_encrypted(path):
+        with tarfile.open(path, "r:gz") as archive:
+            yield archive
+        return
+    with open(path, "rb") as raw:
+        try:
+            reader = backup_crypto.DecryptingReader(raw, _keys_for_reading())
+            with tarfile.open(fileobj=reader, mode="r|gz") as archive:
+                yield archive
+            if whole:
+                reader.finish()
+        except backup_crypto.KeyMissing as exc:
+            raise _locked(path.name, _public_label(exc.label, path.name), exc.key_id) from None
+        except backup_crypto.NewerFormat:
+            raise BackupError(_l("%(name)s was encrypted by a newer version of the desk; update "
+                                 "the desk first.", name=path.name)) from None
+        except backup_crypto.Damaged as exc:
+            raise _damaged(path.name) from exc
+
+
+def _keys_for_reading():
+    """The keys to open archives with: none when BACKUP_ENCRYPTION_KEY cannot be read (each
+    archive then says why, see _locked)."""
+    try:
+        return encryption_keys()
+    except BackupError:
+        return {}
+
+
+def _public_label(label, name):
+    """A header's label as a stand-in for the manifest, or BackupError when it is not ours."""
+    try:
+        datetime.fromisoformat(label["created_at"])
+    except (KeyError, TypeError, ValueError):
+        raise BackupError(_l("%(name)s is not a backup of this desk.", name=name)) from None
+    if label.get("app") != "locker-desk":
+        raise BackupError(_l("%(name)s is not a backup of this desk.", name=name))
+    return {field: label.get(field) for field in LABEL_FIELDS}
+
+
 # --- making, checking and listing archives -----------------------------------------------
 
-def create(*, reason, by_user_id=None):
+def create(*, reason, by_user_id=None, offsite=True):
     """Make one verified archive of the database and the uploads; returns the Backup.
 
-    Old archives beyond settings "backup_keep" are removed, and the new one is
-    copied to settings "backup_offsite_dir" when one is set.
+    It is encrypted when BACKUP_ENCRYPTION_KEY is set. Old archives beyond settings
+    "backup_keep" are removed, and with `offsite` the new one is copied off-site
+    (backup_offsite.copy_offsite: a failed copy is reported, this backup stays).
     """
     folder = backup_dir()
     _remove_stale_parts(folder)
+    # A key that cannot be used refuses the backup rather than writing it in clear.
+    key = next(iter(encryption_keys().values()), None)
     kind = database_kind()
-    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
-    final = folder / f"locker-desk-{stamp}-{secrets.token_hex(3)}{SUFFIX}"
+    now = utcnow()
+    # The six hex digits after the second are its microsecond and one random digit: names sort
+    # by time even within a second (off-site only names are seen), and two hosts backing up
+    # at one moment still choose different names.
+    final = folder / (f"locker-desk-{now:%Y%m%d-%H%M%S}-{now.microsecond:05x}"
+                      f"{secrets.randbelow(16):x}{SUFFIX if key is None else ENCRYPTED_SUFFIX}")
     part = final.with_name(final.name + PART)
     with tempfile.TemporaryDirectory(prefix="backup-", dir=folder) as work:
         work = Path(work)
@@ -237,7 +383,8 @@ def create(*, reason, by_user_id=None):
         }
         db.session.rollback()  # nothing of this session stays open while the archive is written
         (work / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        with tarfile.open(part, "w:gz") as archive:
+        label = {field: manifest[field] for field in LABEL_FIELDS}
+        with _writing(part, key, label) as archive:
             archive.add(work / MANIFEST, arcname=MANIFEST)
             for name, path in files.items():
                 archive.add(path, arcname=name)
@@ -250,36 +397,42 @@ def create(*, reason, by_user_id=None):
                              f"{len(files)} files")
         db.session.commit()
     _keep_latest(settings.get("backup_keep"), made=final)
-    _copy_offsite(final)
+    if offsite:
+        backup_offsite.copy_offsite(final)
     return backup
 
 
 def read_manifest(path):
-    """The manifest of an archive, or BackupError when it is not one of ours."""
+    """The manifest of an archive, or BackupError when it is not one of ours (BackupLocked
+    when it is encrypted and this desk has no key for it)."""
+    path = Path(path)
     try:
-        with tarfile.open(path, "r:gz") as archive:
+        with _reading(path) as archive:
             member = archive.next()
             if member is None or member.name != MANIFEST:
                 raise BackupError(_l("%(name)s is not a backup of this desk.", name=path.name))
             manifest = json.loads(archive.extractfile(member).read())
+    except BackupError:
+        raise
     except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-        raise BackupError(_l("%(name)s is damaged or incomplete and cannot be read.",
-                             name=Path(path).name)) from exc
+        raise _damaged(path.name) from exc
     if manifest.get("app") != "locker-desk" or manifest.get("format") != FORMAT:
-        raise BackupError(_l("%(name)s is not a backup of this desk.", name=Path(path).name))
+        raise BackupError(_l("%(name)s is not a backup of this desk.", name=path.name))
     return manifest
 
 
 def verify(path):
-    """Read the whole archive back: every file present, complete and matching its SHA-256.
+    """Read the whole archive back: every file present, complete and matching its SHA-256
+    (and, encrypted, every chunk there and unaltered).
 
-    Returns the manifest; raises BackupError for a truncated, altered or foreign archive.
+    Returns the manifest; raises BackupError for a truncated, altered or foreign archive,
+    BackupLocked for one encrypted with a key this desk does not have.
     """
     path = Path(path)
     manifest = read_manifest(path)
     expected = dict(manifest["files"])
     try:
-        with tarfile.open(path, "r:gz") as archive:
+        with _reading(path, whole=True) as archive:
             for member in archive:
                 if member.name == MANIFEST:
                     continue
@@ -291,20 +444,28 @@ def verify(path):
                     raise BackupError(_l("%(name)s is damaged: %(file)s does not match its "
                                          "checksum.", name=path.name, file=member.name))
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise BackupError(_l("%(name)s is damaged or incomplete and cannot be read.",
-                             name=path.name)) from exc
+        raise _damaged(path.name) from exc
     if expected:
         raise BackupError(_l("%(name)s is incomplete: %(count)d file(s) are missing.",
                              name=path.name, count=len(expected)))
     return manifest
 
 
+def _describe(path):
+    """The Backup at `path`; an encrypted one without its key is described by its label."""
+    try:
+        return Backup(path, read_manifest(path))
+    except BackupLocked as exc:
+        return Backup(path, exc.label, locked=exc.message)
+
+
 def all_backups():
     """The finished archives, newest first (a `.part` of a running or killed job is not one)."""
+    folder = backup_dir()
     found = []
-    for path in backup_dir().glob(f"*{SUFFIX}"):
+    for path in [*folder.glob(f"*{SUFFIX}"), *folder.glob(f"*{ENCRYPTED_SUFFIX}")]:
         try:
-            found.append(Backup(path, read_manifest(path)))
+            found.append(_describe(path))
         except BackupError:
             log.warning("Backup folder holds %s, which is not a readable backup.", path.name)
     return sorted(found, key=lambda backup: backup.manifest["created_at"], reverse=True)
@@ -312,12 +473,12 @@ def all_backups():
 
 def find(name):
     """The archive called `name` in the backup folder (no path tricks), or BackupError."""
-    if not re.fullmatch(r"[\w.-]+" + re.escape(SUFFIX), name or ""):
+    if not ARCHIVE_FILE.fullmatch(name or ""):
         raise BackupError(_l("There is no backup called %(name)s.", name=name))
     path = backup_dir() / name
     if not path.is_file():
         raise BackupError(_l("There is no backup called %(name)s.", name=name))
-    return Backup(path, read_manifest(path))
+    return _describe(path)
 
 
 def latest():
@@ -339,18 +500,18 @@ def _remove_stale_parts(folder):
             part.unlink(missing_ok=True)
 
 
-def _copy_offsite(final):
-    """Copy a finished archive to the off-site folder (a mounted share), whole or not at all."""
-    target_dir = settings.get("backup_offsite_dir")
-    if not target_dir:
-        return
-    target = Path(target_dir) / final.name
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(final, target.with_name(target.name + PART))
-        os.replace(target.with_name(target.name + PART), target)
-    except OSError:
-        log.exception("Backup %s could not be copied to %s.", final.name, target_dir)
+# --- off-site copies (app.services.backup_offsite) -------------------------------------------
+
+def offsite_copies():
+    """The off-site targets in the settings, each with its last copy (for the Backups page)."""
+    return backup_offsite.last_copies(backup_dir())
+
+
+def copy_latest_offsite():
+    """Copy the newest archive off-site again (after the server or its password was fixed);
+    returns {target: None, or what failed}, or None when there is no archive."""
+    newest = latest()
+    return None if newest is None else backup_offsite.copy_offsite(newest.path)
 
 
 # --- the schedule ------------------------------------------------------------------------
@@ -395,8 +556,12 @@ def _revisions():
     return [script.revision for script in ScriptDirectory(directory).walk_revisions()]
 
 
-def check_restorable(manifest, name):
-    """Refuse an archive of another install, another database, or a newer schema."""
+def check_restorable(backup):
+    """Refuse an archive this desk has no key for, or one of another install, another
+    database, or a newer schema."""
+    if backup.locked:
+        raise BackupError(backup.locked)
+    manifest, name = backup.manifest, backup.name
     if manifest.get("install") != install_id():
         raise BackupError(_l("%(name)s was made by another install of the desk; it cannot be "
                              "restored here.", name=name))
@@ -415,15 +580,17 @@ def restore(name, *, by_user_id=None):
     """Put the database and the uploads back as they were in archive `name`; returns the
     safety backup made of the state it replaced.
 
-    The archive is read back whole and must be this install's, of this kind of
-    database, and of this schema or an older one (migrated forward after). The
-    current state is backed up first; if the restore fails half-way, that
-    safety backup is put back, so the desk is never left half-restored.
+    The archive must be this install's, of this kind of database, and of this
+    schema or an older one (migrated forward after); an encrypted one needs its
+    key. It is read back whole before anything changes. The current state is
+    backed up first (kept here, not copied off-site, so the restore waits for no
+    server); if the restore fails half-way, that safety backup is put back, so the
+    desk is never left half-restored.
     """
     backup = find(name)
+    check_restorable(backup)
     manifest = verify(backup.path)
-    check_restorable(manifest, backup.name)
-    safety = create(reason="before restore", by_user_id=by_user_id)
+    safety = create(reason="before restore", by_user_id=by_user_id, offsite=False)
     try:
         _put_back(backup.path, manifest)
     except Exception:
@@ -441,7 +608,9 @@ def _put_back(path, manifest):
     kind = manifest["database"]
     with tempfile.TemporaryDirectory(prefix="restore-", dir=backup_dir()) as work:
         work = Path(work)
-        with tarfile.open(path, "r:gz") as archive:
+        # Read to the end before anything is replaced: an encrypted archive cut short or
+        # altered since it was checked raises here.
+        with _reading(path, whole=True) as archive:
             archive.extractall(work, filter="data")
         db.session.remove()
         db.engine.dispose()  # no pooled connection may hold a lock on what is replaced

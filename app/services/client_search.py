@@ -53,8 +53,9 @@ def search_condition(text):
             Client.nid.ilike(pattern, escape="\\"),
             Client.id.in_(renting),
         ]
-        if len(digits) >= 4:
-            # Part of a number ("1711 123") matches the stored +8801711123456.
+        if len(digits) >= 4 and digits.lstrip("0"):
+            # Part of a number ("1711 123") matches the stored +8801711123456; zeros alone
+            # ("0000") would match every phone.
             alternatives.append(Client.phone.like(_like(digits.lstrip("0")), escape="\\"))
         conditions.append(sa.or_(*alternatives))
     return sa.and_(*conditions)

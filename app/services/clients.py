@@ -450,10 +450,20 @@ def _remove_files(relatives):
 # --- profile: status, tags, notes ---------------------------------------------------
 
 def _client(client_id):
+    """The client to change; refused once they are anonymised (their data stays forgotten)."""
     client = db.session.get(Client, client_id)
     if client is None:
         raise ClientError(_l("That client does not exist."))
+    _refuse_if_anonymised(client)
     return client
+
+
+def _refuse_if_anonymised(client):
+    from app.services import privacy  # privacy builds on the client services
+
+    if client.status is ClientStatus.INACTIVE and privacy.is_anonymised(client.id):
+        raise ClientError(_l("This client's personal data was removed at their request; "
+                             "nothing can be added to it."))
 
 
 @desk_action
@@ -473,6 +483,7 @@ def update_client(client_id, data, *, by_user_id):
         raise ClientError(_l("That client does not exist."))
     if not may_act_on_branch(by_user_id, client.branch_id):
         raise ClientError(_l("This client belongs to another branch."))
+    _refuse_if_anonymised(client)
     details = _checked_details(data, by_user_id=by_user_id, client=client)
     consents = {channel: details.pop(column.key) for channel, column
                 in notifications.OPT_IN.items() if column.key in details}

@@ -1,6 +1,7 @@
 """What /healthz reports: database, Redis, the RQ workers' heartbeats and `flask serve`'s children."""
 
 import os
+import shutil
 from datetime import UTC
 from datetime import datetime
 
@@ -88,6 +89,50 @@ def serve_processes():
             "redis_up": status.get("redis_up"), "children": status.get("children", {})}
 
 
+def _database_folder():
+    """The folder of a SQLite database file, or None for a database server."""
+    url = db.engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return os.path.dirname(os.path.abspath(url.database))
+
+
+def check_disk():
+    """Free space where the app writes: the SQLite file, the uploads and the backups.
+
+    One entry per file system (several folders on one disk are one entry);
+    "ok" is False when any has less free than DISK_FREE_MIN_BYTES or
+    DISK_FREE_MIN_PERCENT of its size, because a full disk stops SQLite, uploads
+    and backups alike.
+    """
+    folders = {"database": _database_folder(),
+               "uploads": current_app.config.get("UPLOAD_DIR"),
+               "backups": current_app.config.get("BACKUP_DIR")}
+    minimum = current_app.config["DISK_FREE_MIN_BYTES"]
+    percent = current_app.config["DISK_FREE_MIN_PERCENT"]
+    disks = {}
+    for use, folder in folders.items():
+        if not folder:
+            continue
+        path = os.fspath(folder)
+        while path and not os.path.exists(path):  # a folder made on first use: its parent's disk
+            path = os.path.dirname(path)
+        try:
+            device = os.stat(path).st_dev
+            usage = shutil.disk_usage(path)
+        except OSError as exc:
+            disks.setdefault(path, {"uses": [], "ok": False, "error": exc.__class__.__name__})
+            disks[path]["uses"].append(use)
+            continue
+        entry = disks.setdefault(device, {
+            "path": path, "uses": [], "total_bytes": usage.total, "free_bytes": usage.free,
+            "free_percent": round(100 * usage.free / usage.total, 1) if usage.total else 0.0})
+        entry["ok"] = usage.free >= minimum and entry["free_percent"] >= percent
+        entry["uses"].append(use)
+    listed = list(disks.values())
+    return {"ok": all(disk["ok"] for disk in listed), "disks": listed}
+
+
 def health_report():
     """The full report and whether everything is healthy."""
     report = {"database": check_database(), "redis": check_redis()}
@@ -101,8 +146,10 @@ def health_report():
     # Shown, not judged: a worker waiting for Redis is already reported (redis, worker)
     # above, and the web answering this request is running whatever the file says.
     report["processes"] = serve_processes()
-    # Shown, not judged either: a late backup must not take the web out of its load balancer.
+    # Shown, not judged either: a late backup or a filling disk must not take the web out of
+    # its load balancer; monitoring reads them here, staff on the status page.
     report["backup"] = last_backup()
+    report["disk"] = check_disk()
     return report, healthy
 
 

@@ -486,17 +486,31 @@ def write(kind, client_id, *, dedupe, branch_id=None, rental_id=None, invoice_id
 
 
 def after_quiet_hours(moment):
-    """`moment`, or the end of the quiet hours (Dhaka time) when it falls inside them."""
+    """`moment`, or the first moment after it that is neither in the quiet hours nor on a holiday.
+
+    A reminder asks the client to come to the desk: on a day the gym is closed
+    (settings "holidays") it waits for the end of the quiet hours of the next
+    open day, or for midnight when there are no quiet hours.
+    """
+    closed = settings.holidays()
     hours = settings.quiet_hours()
+    local = clock.to_local(moment)
+    if local.date() in closed:
+        day = local.date()
+        while day in closed:
+            day += timedelta(days=1)
+        opens = (hours[1][0], hours[1][1]) if hours is not None else (0, 0)
+        return clock.day_start_utc(day) + timedelta(hours=opens[0], minutes=opens[1])
     if hours is None:
         return moment
     (start_h, start_m), (end_h, end_m) = hours
-    local = clock.to_local(moment)
     start, end, now = time(start_h, start_m), time(end_h, end_m), local.time()
     inside = (start <= now or now < end) if start > end else (start <= now < end)
     if not inside:
         return moment
     end_day = local.date() if now < end else local.date() + timedelta(days=1)
+    if end_day in closed:
+        return after_quiet_hours(clock.day_start_utc(end_day))
     return clock.day_start_utc(end_day) + timedelta(hours=end_h, minutes=end_m)
 
 

@@ -4,7 +4,9 @@ Each group is searched only when the caller may see it (`modules`), within the
 user's branch when limited (`branch_id`), and returns at most `limit` rows of
 plain values: the screen decides where a hit leads. A query that is exactly a
 key tag, or the number of exactly one locker, names that locker as the place
-to jump to, so a scanned tag followed by Enter opens its locker at once.
+to jump to, so a scanned tag followed by Enter opens its locker at once. A
+member id from the client card's QR code ("MEM-000042", see Client.member_id)
+names its client the same way.
 """
 
 from dataclasses import dataclass
@@ -43,6 +45,8 @@ class Results:
     jump_key_id: int | None = None
     # An exact invoice number opens that invoice.
     jump_invoice_id: int | None = None
+    # An exact member id (the client card's QR code) opens that client.
+    jump_client_id: int | None = None
 
 
 def _escape_like(text):
@@ -68,6 +72,15 @@ def clients_holding(locker_ids, *, branch_id=None, limit=GROUP_LIMIT):
     """Clients whose rental holds (reserves or rents) one of the lockers, by name."""
     holding = db.select(Rental.client_id).where(Rental.holding_locker_id.in_(locker_ids))
     return _client_rows(Client.id.in_(holding), branch_id, limit)
+
+
+def member(text, *, branch_id=None):
+    """The id of the client whose member id is exactly `text`, within the branch; or None."""
+    client_id = Client.id_from_member_id(text)
+    if client_id is None:
+        return None
+    query = db.select(Client.id).where(Client.id == client_id)
+    return db.session.execute(_in_branch(query, Client.branch_id, branch_id)).scalar_one_or_none()
 
 
 def _client_rows(condition, branch_id, limit):
@@ -169,14 +182,21 @@ def search(text, *, modules, branch_id=None, limit=GROUP_LIMIT):
 
 
 def _clients_for(text, results, branch_id, limit):
-    """The client group; a query that names a key or lockers needs no search of all clients.
+    """The client group; a query that names a key, a member or lockers needs no search of all clients.
 
-    An exact key tag is a key, not a name fragment. A whole locker number finds
+    An exact key tag is a key, not a name fragment; an exact member id is its
+    client, who is then the place to jump to. A whole locker number finds
     the client holding that locker, as search_condition would, without reading
     every client for a name, email or NID that a locker number never is.
     """
     if results.jump_key_id is not None:
         return []
+    member_id = member(text, branch_id=branch_id)
+    if member_id is not None:
+        # A member id is one client, never part of a name; a locker number still wins.
+        if results.jump_locker is None:
+            results.jump_client_id = member_id
+        return _client_rows(Client.id == member_id, branch_id, limit)
     numbered = [row["id"] for row in results.groups.get("lockers", [])
                 if row["number"].upper() == text.upper()]
     if numbered:

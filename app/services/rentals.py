@@ -150,10 +150,17 @@ def _check_locker(locker, client, by_user_id, override_reason):
     return f"override: {override_reason.strip()}"
 
 
+def _client_shared(client_id):
+    """The client, read under a shared lock: anonymising them (privacy) waits for this
+    rental, or this rental sees them anonymised and inactive, never half of each."""
+    return db.session.get(Client, client_id, with_for_update={"read": True},
+                          populate_existing=True)
+
+
 @desk_action
 def reserve(locker_id, client_id, *, by_user_id, hours=None, override_reason=None, reason=None):
     """Hold an Available locker for a client until a deadline (SPEC R1)."""
-    client = db.session.get(Client, client_id)
+    client = _client_shared(client_id)
     _check_client(client)
     locker = locking.lock_locker(locker_id).locker
     note = _check_locker(locker, client, by_user_id, override_reason)
@@ -186,7 +193,7 @@ def assign(locker_id, client_id, term, *, by_user_id, days=None, override_reason
     With `pay_now` (a payment method), the whole invoice is paid in the same
     transaction: the desk's "assign and take cash".
     """
-    client = db.session.get(Client, client_id)
+    client = _client_shared(client_id)
     _check_client(client)
     locked = locking.lock_locker(locker_id)
     locker = locked.locker
