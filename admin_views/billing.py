@@ -8,6 +8,7 @@ import json
 
 from flask import abort
 from flask import flash
+from flask import g
 from flask import redirect
 from flask import request
 from flask_admin import expose
@@ -56,7 +57,9 @@ from app.services.money import parse_taka
 
 
 def _state_column(view, context, model, name):
-    return billing.invoice_state(model).label
+    # A list page's states are worked out together (InvoiceView.get_list), a detail's alone.
+    state = g.get("invoice_states", {}).get(model.id) or billing.invoice_state(model)
+    return state.label
 
 
 def _money_column(view, context, model, name):
@@ -93,6 +96,13 @@ class InvoiceView(SecuredModelView):
         return [*super().get_list_row_actions(),
                 EndpointLinkRowAction("fa fa-print", "documents.invoice", id_arg="invoice_id",
                                       title=_l("Print invoice"))]
+
+    def get_list(self, *args, **kwargs):
+        count, rows = super().get_list(*args, **kwargs)
+        if isinstance(rows, list):
+            # Each row's state needs its payments: read for the page at once, not row by row.
+            g.invoice_states = billing.states_of(rows)
+        return count, rows
 
     @expose("/details/")
     def details_view(self):

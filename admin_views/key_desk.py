@@ -19,6 +19,7 @@ from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy.orm import defaultload
 from werkzeug.routing import BuildError
 from wtforms import BooleanField
 from wtforms import RadioField
@@ -452,6 +453,8 @@ class DepositEntryView(SecuredModelView):
     column_formatters = {"amount_poisha": _money_column}
     column_formatters_detail = {"amount_poisha": _money_column}
     column_formatters_export = {"amount_poisha": _taka_export}
+    list_loads = (defaultload(DepositEntry.key).selectinload(Key.locker),
+                  defaultload(DepositEntry.rental).selectinload(Rental.locker))
 
     def render(self, template, **kwargs):
         # Every ledger page says what is held in total (for the user's branch).

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
+from sqlalchemy.orm import defaultload
 from wtforms.validators import Optional
 
 from admin_views.base import SecuredModelView
@@ -259,6 +260,7 @@ class PaymentView(SecuredModelView):
     column_default_sort = ("paid_at", True)
     column_formatters = {"amount_poisha": _money_column}
     column_formatters_export = {"amount_poisha": _taka_export}
+    list_loads = (defaultload(Payment.rental).selectinload(Rental.locker),)
 
     def get_list_row_actions(self):
         return [*super().get_list_row_actions(),

@@ -9,6 +9,7 @@ from flask_admin.contrib.sqla.fields import QuerySelectField
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy.orm import defaultload
 from wtforms import BooleanField
 from wtforms import IntegerField
 from wtforms import SelectField
@@ -119,6 +120,8 @@ class LockerView(ServiceModelView):
     details_template = "admin/lockers/details.html"
     endpoint_permissions = {"bulk_create_view": CREATE, "status_view": EDIT}
     column_list = ["number", "branch", "zone", "size", "category", "status", "notes"]
+    # A zone is named with its floor.
+    list_loads = (defaultload(Locker.zone).selectinload(Zone.floor),)
     column_searchable_list = ["number"]
     column_filters = ["status", "size", "zone.name", "category.name", "branch.name"]
     column_sortable_list = ["number", "size", "status", ("zone", "zone.name"),

@@ -28,6 +28,9 @@ from tests.pdf_helpers import layout_text
 from tests.pdf_helpers import pdf_text
 from tests.pdf_helpers import text_box
 
+# The card, its PDF and the member id are the code's; one database is enough (PDFs are slow).
+pytestmark = pytest.mark.databases("sqlite")
+
 BENGALI_NAME = "প্রিয়া আক্তার"
 # The name is printed bold.
 BENGALI_BOLD_FONT = STATIC_DIR / "fonts" / "noto-sans-bengali-bengali-700-normal.woff2"

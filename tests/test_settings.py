@@ -19,6 +19,9 @@ from app.services import notifications
 from app.services import pricing
 from app.services import settings
 
+# Typing, grouping and checking settings is the code's business, not the database's.
+pytestmark = pytest.mark.databases("sqlite")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

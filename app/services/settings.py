@@ -507,9 +507,24 @@ def coerce(key, raw):
     return secret_box.seal(value) if spec.secret else value
 
 
+def _row(key):
+    """The stored row of `key`, or None.
+
+    Held by the session (`session.info`) once read: the identity map holds rows
+    only weakly, so without this every amount a list formats would read
+    "currency" again. A commit or rollback expires the row as usual, so what
+    another desk saved meanwhile is read again after one.
+    """
+    held = db.session.info.setdefault("setting_rows", {})
+    row = held.get(key)
+    if row is None or row not in db.session:
+        row = held[key] = db.session.get(Setting, key)
+    return row
+
+
 def get(key):
     """The current value of setting `key`."""
-    row = db.session.get(Setting, key)
+    row = _row(key)
     value = SETTINGS[key].default if row is None else row.value
     return secret_box.open_sealed(value) if SETTINGS[key].secret else value
 
