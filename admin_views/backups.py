@@ -46,24 +46,29 @@ class BackupView(SecuredView):
                            encryption=backups.encryption_status(),
                            offsite=backups.offsite_copies())
 
+    def _queue(self, job, *args, started, redis_down, started_category="success"):
+        """Hand `job` to a maintenance worker and say so; a large database outlasts a request."""
+        try:
+            rq.enqueue(job, *args, queue="maintenance", job_timeout=BACKUP_JOB_TIMEOUT)
+        except Exception:
+            flash(redis_down, "error")
+        else:
+            flash(started, started_category)
+        return redirect(self.get_url(".index"))
+
     @expose("/now/", methods=("POST",))
     def now(self):
-        """Queue a backup for a worker (a large database takes longer than a request may)."""
+        """Queue a backup for a worker."""
         if not can(current_user, "backups", CREATE):
             abort(403)
         from jobs.backups import backup_now
 
-        try:
-            rq.enqueue(backup_now, current_user.id, queue="maintenance",
-                       job_timeout=BACKUP_JOB_TIMEOUT)
-        except Exception:
-            flash(_("Redis is not reachable, so no worker can make the backup now. Run "
-                    "`flask backup create` on the server, or try again when Redis is back."),
-                  "error")
-        else:
-            flash(_("The backup is being made; it appears here when it is complete and "
-                    "checked."), "success")
-        return redirect(self.get_url(".index"))
+        return self._queue(
+            backup_now, current_user.id,
+            started=_("The backup is being made; it appears here when it is complete and "
+                      "checked."),
+            redis_down=_("Redis is not reachable, so no worker can make the backup now. Run "
+                         "`flask backup create` on the server, or try again when Redis is back."))
 
     @expose("/restore/<archive>", methods=("POST",))
     def restore(self, archive):
@@ -75,17 +80,15 @@ class BackupView(SecuredView):
         try:
             backup = backups.find(archive)
             backups.check_restorable(backup)
-            rq.enqueue(restore_backup, backup.name, current_user.id, queue="maintenance",
-                       job_timeout=BACKUP_JOB_TIMEOUT)
         except backups.BackupError as exc:
             flash(str(exc.message), "error")
-        except Exception:
-            flash(_("Redis is not reachable, so no worker can restore now. Run `flask backup "
-                    "restore` on the server, or try again when Redis is back."), "error")
-        else:
-            flash(_("The restore has started. The current state is backed up first; the desk "
-                    "shows the restored data when it is done."), "warning")
-        return redirect(self.get_url(".index"))
+            return redirect(self.get_url(".index"))
+        return self._queue(
+            restore_backup, backup.name, current_user.id, started_category="warning",
+            started=_("The restore has started. The current state is backed up first; the desk "
+                      "shows the restored data when it is done."),
+            redis_down=_("Redis is not reachable, so no worker can restore now. Run `flask "
+                         "backup restore` on the server, or try again when Redis is back."))
 
     @expose("/offsite/", methods=("POST",))
     def offsite_now(self):
@@ -94,15 +97,12 @@ class BackupView(SecuredView):
             abort(403)
         from jobs.backups import copy_latest_offsite
 
-        try:
-            rq.enqueue(copy_latest_offsite, queue="maintenance", job_timeout=BACKUP_JOB_TIMEOUT)
-        except Exception:
-            flash(_("Redis is not reachable, so no worker can copy the backup now. Try again "
-                    "when Redis is back."), "error")
-        else:
-            flash(_("The latest backup is being copied off-site; the result shows here when "
-                    "it is done."), "success")
-        return redirect(self.get_url(".index"))
+        return self._queue(
+            copy_latest_offsite,
+            started=_("The latest backup is being copied off-site; the result shows here when "
+                      "it is done."),
+            redis_down=_("Redis is not reachable, so no worker can copy the backup now. Try "
+                         "again when Redis is back."))
 
     @expose("/download/<archive>")
     def download(self, archive):
