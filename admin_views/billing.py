@@ -6,6 +6,7 @@ collect input, check permissions and show the service's refusals.
 
 import json
 
+import sqlalchemy as sa
 from flask import abort
 from flask import flash
 from flask import g
@@ -45,6 +46,7 @@ from app.models import Invoice
 from app.models import Payment
 from app.models import PaymentMethod
 from app.services import billing
+from app.services import client_search
 from app.services import notifications
 from app.services import online_payments
 from app.services import qr
@@ -66,6 +68,12 @@ def _money_column(view, context, model, name):
     return money(getattr(model, name))
 
 
+def _invoices_found(text):
+    """The invoice with the number typed, or a client's invoices."""
+    return client_search.rows_found(
+        Invoice.id, text, number=client_search.typed_exactly(Invoice.number, text))
+
+
 class InvoiceView(SecuredModelView):
     """Invoices, read-only: they are issued by the rental flow and paid on the payment page."""
 
@@ -77,6 +85,7 @@ class InvoiceView(SecuredModelView):
                            "subtotal_poisha", "discount_poisha", "vat_poisha", "total_poisha",
                            "state", "cancelled_at", "cancel_reason", "issued_by"]
     column_searchable_list = ["number", "client.phone"]
+    search_condition = staticmethod(_invoices_found)
     column_default_sort = ("issued_at", True)
     column_sortable_list = ["number", "issued_at", "due_on", "total_poisha"]
     column_labels = {**COLUMN_LABELS, "number": _l("Number"), "client": _l("Client"),
@@ -118,6 +127,14 @@ def _exchanges_column(view, context, model, name):
         json.dumps(model.exchanges or [], ensure_ascii=False, indent=1, default=str))
 
 
+def _gateway_transactions_found(text):
+    """The attempt with our reference, the gateway's session or its transaction id, exactly."""
+    return client_search.any_of(GatewayTransaction.id, *(
+        sa.select(GatewayTransaction.id).where(client_search.typed_exactly(column, text))
+        for column in (GatewayTransaction.reference, GatewayTransaction.transaction_id,
+                       GatewayTransaction.gateway_reference)))
+
+
 class GatewayTransactionView(SecuredModelView):
     """The ledger of online payment attempts, read-only: gateways and the job write it."""
 
@@ -134,6 +151,7 @@ class GatewayTransactionView(SecuredModelView):
                       *branch_day_filters(GatewayTransaction.created_at,
                                           GatewayTransaction.branch_id, _l("Started"))]
     column_searchable_list = ["reference", "transaction_id", "gateway_reference"]
+    search_condition = staticmethod(_gateway_transactions_found)
     column_default_sort = ("id", True)
     column_sortable_list = ["created_at", "amount_poisha"]
     column_labels = labels_for("GatewayTransaction")

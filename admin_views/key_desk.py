@@ -8,6 +8,7 @@ runs in, live in app.services.handover; this module only collects input.
 """
 
 
+import sqlalchemy as sa
 from flask import Response
 from flask import abort
 from flask import flash
@@ -52,6 +53,7 @@ from app.models import Rental
 from app.models import RentalStatus
 from app.models import Zone
 from app.services import billing
+from app.services import client_search
 from app.services import handover
 from app.services import keys as key_registry
 from app.services import settings
@@ -431,6 +433,12 @@ def _taka_export(view, context, model, name):
     return taka_cell(getattr(model, name))
 
 
+def _deposit_entries_found(text):
+    """A client's deposit lines, or those of the key whose tag was typed."""
+    keys = sa.select(Key.id).where(client_search.typed_exactly(Key.tag, text))
+    return client_search.rows_found(DepositEntry.id, text, key=DepositEntry.key_id.in_(keys))
+
+
 class DepositEntryView(SecuredModelView):
     """The key-deposit ledger, read-only: lines are written by the key handover only."""
 
@@ -444,7 +452,8 @@ class DepositEntryView(SecuredModelView):
                    "staff", "note", "branch"]
     column_export_list = ["at", "client", "client.phone", "key.locker", "key", "kind",
                           "amount_poisha", "rental", "staff", "note", "branch"]
-    column_searchable_list = ["client.full_name", "client.phone", "key.tag", "note"]
+    column_searchable_list = ["client.full_name", "client.phone", "key.tag"]
+    search_condition = staticmethod(_deposit_entries_found)
     column_filters = ["kind", *branch_day_filters(DepositEntry.at, DepositEntry.branch_id,
                                                    _l("Time")),
                       "client.full_name", "client.phone", "branch.name", DepositHolderFilter()]

@@ -1,5 +1,6 @@
 """Clients, rentals and payments as lists the desk and the accountant work from."""
 
+import sqlalchemy as sa
 from flask import flash
 from flask import has_request_context
 from flask import redirect
@@ -26,6 +27,7 @@ from app.i18n import local_datetime
 from app.i18n import money
 from app.i18n import number
 from app.models import Client
+from app.models import Locker
 from app.models import Payment
 from app.models import Rental
 from app.models import Tag
@@ -125,6 +127,18 @@ class SendsReminders:
         return super().is_action_allowed(name)
 
 
+def _rentals_found(text):
+    """A client's rentals, or every rental of the locker whose number was typed."""
+    locker = sa.select(Locker.id).where(Locker.number == text.strip().upper())
+    return client_search.rows_found(Rental.id, text, locker=Rental.locker_id.in_(locker))
+
+
+def _payments_found(text):
+    """A client's payments, or the payment with the reference typed."""
+    return client_search.rows_found(
+        Payment.id, text, reference=client_search.typed_exactly(Payment.reference, text))
+
+
 class ClientView(SendsReminders, ServiceModelView):
     """Gym members. Never deleted: they become Inactive or Banned.
 
@@ -156,6 +170,8 @@ class ClientView(SendsReminders, ServiceModelView):
     # names the other client; the form only collects what was typed.
     form_args = {"email": {"validators": [Optional()]}}
     form_ajax_refs = {"referred_by": client_loader("referred_by")}
+    # One rule for the search box (phone in any format, locker number, name …).
+    search_condition = staticmethod(client_search.search_condition)
 
     @property
     def can_create(self):
@@ -181,11 +197,6 @@ class ClientView(SendsReminders, ServiceModelView):
         self._refresh_filters_cache()
         return super()._get_filter_groups()
 
-    def _apply_search(self, query, count_query, joins, count_joins, search):
-        # One rule for the search box (phone in any format, locker number, name …).
-        condition = client_search.search_condition(search)
-        count_query = count_query.filter(condition) if count_query is not None else None
-        return query.filter(condition), count_query, joins, count_joins
 
 
 class RentalView(SendsReminders, SecuredModelView):
@@ -196,6 +207,7 @@ class RentalView(SendsReminders, SecuredModelView):
     column_list = ["locker", "client", "term", "starts_at", "ends_at", "status", "price_poisha",
                    "branch"]
     column_searchable_list = ["locker.number", "client.full_name", "client.phone"]
+    search_condition = staticmethod(_rentals_found)
     # Days are the branch's (R4: "expires today" means today in Dhaka, not in UTC).
     column_filters = ["status", "term",
                       *branch_day_filters(Rental.ends_at, Rental.branch_id,
@@ -251,6 +263,7 @@ class PaymentView(SecuredModelView):
     column_list = ["paid_at", "client", "rental", "amount_poisha", "method", "status",
                    "reference", "branch"]
     column_searchable_list = ["reference", "client.full_name", "client.phone"]
+    search_condition = staticmethod(_payments_found)
     column_filters = ["status", "method",
                       *branch_day_filters(Payment.paid_at, Payment.branch_id,
                                           COLUMN_LABELS["paid_at"]),

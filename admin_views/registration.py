@@ -21,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
 from markupsafe import escape
+from sqlalchemy.orm import selectinload
 from wtforms import BooleanField
 from wtforms import EmailField
 from wtforms import FileField
@@ -285,6 +286,10 @@ class ClientPage(SecuredView):
         return None if client_id is None else visible_client(client_id)
 
 
+# Rows a section of the profile's history shows at a time.
+HISTORY_PAGE = 20
+
+
 class ClientProfileView(ClientPage):
     """A client's details and whole history on one page (SPEC C2)."""
 
@@ -331,37 +336,57 @@ class ClientProfileView(ClientPage):
 
     @staticmethod
     def _history(client):
-        """Each section of the history, newest first, for the sections the user may see."""
-        def rows(query):
-            return db.session.execute(query).scalars().all()
+        """Each section of the history, newest first, a page at a time, for the sections the user may see.
 
-        def allowed(module):
-            return can(current_user, module, VIEW)
+        A client of ten years has a thousand rentals and payments: each section
+        shows HISTORY_PAGE rows with "Older" and "Newer" links (`<section>_page`
+        in the URL) and reads what its rows show in one more query, so the page
+        sends as many statements for a long history as for a short one.
+        """
+        pages = {}
+
+        def page_of(name, module, query, *loads):
+            if module is not None and not can(current_user, module, VIEW):
+                return None
+            page = max(request.args.get(f"{name}_page", 0, type=int), 0)
+            found = db.session.execute(query.options(*loads).limit(HISTORY_PAGE + 1)
+                                       .offset(page * HISTORY_PAGE)).scalars().all()
+            pages[name] = {"page": page, "older": len(found) > HISTORY_PAGE}
+            return found[:HISTORY_PAGE]
 
         return {
-            "rentals": rows(db.select(Rental).where(Rental.client_id == client.id)
-                            .order_by(Rental.starts_at.desc(), Rental.id.desc()))
-            if allowed("rentals") else None,
-            "payments": rows(db.select(Payment).where(Payment.client_id == client.id)
-                             .order_by(Payment.paid_at.desc(), Payment.id.desc()))
-            if allowed("payments") else None,
-            "key_events": rows(db.select(KeyEvent).join(Key).where(KeyEvent.client_id == client.id)
-                               .order_by(KeyEvent.at.desc(), KeyEvent.id.desc()))
-            if allowed("keys") else None,
-            "tickets": rows(db.select(MaintenanceTicket)
-                            .where(MaintenanceTicket.client_id == client.id)
-                            .order_by(MaintenanceTicket.opened_at.desc(),
-                                      MaintenanceTicket.id.desc()))
-            if allowed("maintenance") else None,
-            "lost_items": rows(db.select(LostItem).where(LostItem.client_id == client.id)
-                               .order_by(LostItem.cleaned_out_on.desc(), LostItem.id.desc()))
-            if allowed("lost_found") else None,
-            "signatures": rows(db.select(TermsSignature)
-                               .where(TermsSignature.client_id == client.id)
-                               .order_by(TermsSignature.signed_at.desc(),
-                                         TermsSignature.id.desc())),
-            "notes": rows(db.select(ClientNote).where(ClientNote.client_id == client.id)
-                          .order_by(ClientNote.created_at.desc(), ClientNote.id.desc())),
+            "rentals": page_of("rentals", "rentals", db.select(Rental)
+                               .where(Rental.client_id == client.id)
+                               .order_by(Rental.starts_at.desc(), Rental.id.desc()),
+                               selectinload(Rental.locker)),
+            "payments": page_of("payments", "payments", db.select(Payment)
+                                .where(Payment.client_id == client.id)
+                                .order_by(Payment.paid_at.desc(), Payment.id.desc())),
+            "key_events": page_of("key_events", "keys", db.select(KeyEvent).join(Key)
+                                  .where(KeyEvent.client_id == client.id)
+                                  .order_by(KeyEvent.at.desc(), KeyEvent.id.desc()),
+                                  selectinload(KeyEvent.key).selectinload(Key.locker),
+                                  selectinload(KeyEvent.staff)),
+            "tickets": page_of("tickets", "maintenance", db.select(MaintenanceTicket)
+                               .where(MaintenanceTicket.client_id == client.id)
+                               .order_by(MaintenanceTicket.opened_at.desc(),
+                                         MaintenanceTicket.id.desc()),
+                               selectinload(MaintenanceTicket.locker)),
+            "lost_items": page_of("lost_items", "lost_found", db.select(LostItem)
+                                  .where(LostItem.client_id == client.id)
+                                  .order_by(LostItem.cleaned_out_on.desc(), LostItem.id.desc()),
+                                  selectinload(LostItem.locker)),
+            "signatures": page_of("signatures", None, db.select(TermsSignature)
+                                  .where(TermsSignature.client_id == client.id)
+                                  .order_by(TermsSignature.signed_at.desc(),
+                                            TermsSignature.id.desc()),
+                                  selectinload(TermsSignature.terms_version),
+                                  selectinload(TermsSignature.staff)),
+            "notes": page_of("notes", None, db.select(ClientNote)
+                             .where(ClientNote.client_id == client.id)
+                             .order_by(ClientNote.created_at.desc(), ClientNote.id.desc()),
+                             selectinload(ClientNote.author)),
+            "history_pages": pages,
         }
 
     def _back(self, client):

@@ -17,6 +17,7 @@ from app.extensions import rq
 from app.extensions import security
 from app.models import User
 from app.services import backups
+from app.services import client_search
 from app.services import demo
 from app.services import login_secrets
 from app.services import message_templates
@@ -37,6 +38,9 @@ def seed():
     ensure_default_roles()
     settings.ensure_defaults()
     message_templates.install_defaults()
+    keyed = client_search.write_missing_keys()
+    if keyed:
+        click.echo(f"Search keys written for {keyed} clients.")
     click.echo("Roles, settings and message templates ready.")
 
 

@@ -2,6 +2,7 @@
 
 from app.extensions import rq
 from app.models import utcnow
+from app.services import planner_statistics
 
 CRON_HEARTBEAT_KEY = "locker-desk:cron:last-run"
 
@@ -9,3 +10,8 @@ CRON_HEARTBEAT_KEY = "locker-desk:cron:last-run"
 def cron_heartbeat():
     """Record that the schedule reached a worker; /healthz reports how long ago."""
     rq.connection.set(CRON_HEARTBEAT_KEY, utcnow().isoformat(timespec="seconds"))
+
+
+def refresh_planner_statistics():
+    """Nightly: the database's statistics of the growing tables, so searches keep their indexes."""
+    return planner_statistics.refresh()

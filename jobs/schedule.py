@@ -9,6 +9,7 @@ from rq import cron
 from jobs.backups import backup_if_due
 from jobs.events import dispatch_undelivered_events
 from jobs.maintenance import cron_heartbeat
+from jobs.maintenance import refresh_planner_statistics
 from jobs.notifications import send_due_notifications
 from jobs.notifications import send_manager_digests
 from jobs.notifications import sweep_reminders
@@ -40,3 +41,7 @@ cron.register(sweep_reminders, "default", cron="5 * * * *", name="reminders")
 cron.register(send_manager_digests, "notifications", cron="0 2 * * *", name="manager-digest")
 # 03:30 in Dhaka (21:30 UTC): clients whose deletion request is due are anonymised, out of hours.
 cron.register(anonymise_due_clients, "maintenance", cron="30 21 * * *", name="privacy-anonymise")
+# 04:00 in Dhaka (22:00 UTC): fresh planner statistics of the tables that grow (searches and
+# lists are answered from indexes only while the database knows how large the tables are).
+cron.register(refresh_planner_statistics, "maintenance", cron="0 22 * * *", job_timeout=3600,
+              name="planner-statistics")

@@ -3,8 +3,11 @@
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from app.extensions import db
+from app.models import Client
+from app.models import ClientSearchKey
 from app.models import Invoice
 from app.models import PaymentMethod
 from app.models import Rental
@@ -13,6 +16,7 @@ from app.models import RentalTerm
 from app.models import Tag
 from app.models import utcnow
 from app.services import billing
+from app.services import client_search
 
 
 def _names(browser, query):
@@ -56,7 +60,8 @@ def test_a_locker_number_finds_its_client(desk, three_clients):
     locker = desk.make_locker(zone=desk.make_zone(branch), number="W-014")
     db.session.add(Rental(branch=branch, locker=locker, client=karim, term=RentalTerm.MONTHLY,
                           days=30, starts_at=utcnow(), ends_at=utcnow() + timedelta(days=30),
-                          status=RentalStatus.ACTIVE, price_poisha=80000))
+                          status=RentalStatus.ACTIVE, price_poisha=80000,
+                          holding_locker_id=locker.id))
     db.session.commit()
     browser = desk.login_as("Front Desk")
     assert _names(browser, "search=w-014") == {"Karim Uddin"}
@@ -124,3 +129,71 @@ def test_filter_by_payment_state(desk, three_clients):
     assert _names(browser, f"flt0_{index}=dues") == {"Karim Uddin", "Sadia Islam"}
     assert _names(browser, f"flt0_{index}=overdue") == {"Sadia Islam"}
     assert _names(browser, f"flt0_{index}=paid") == {"Rumana Akter"}
+
+
+# --- the search keys (issue "Chain scale") --------------------------------------------------
+
+def _found(typed):
+    """Names of the clients the search box finds for `typed`, straight from the service."""
+    return set(db.session.execute(sa.select(Client.full_name).where(
+        client_search.search_condition(typed))).scalars())
+
+
+def test_names_fold_case_accents_and_bengali_typing_variants():
+    """What is typed and what is stored fold alike; Bengali vowel signs stay inside the word."""
+    assert client_search.name_words("Rúmana AKTER-Khan") == ["rumana", "akter", "khan"]
+    assert client_search.name_words("মোঃ করিম") == ["মোঃ", "করিম"]
+    # য় typed as one letter or as য + nukta; a joiner typed or not; digits in Bengali.
+    assert client_search.fold("\u09df") == client_search.fold("\u09af\u09bc")
+    assert client_search.fold("র\u200dয") == client_search.fold("রয")
+    assert client_search.fold("০১৭") == "017"
+
+
+def test_the_keys_of_a_client():
+    keys = client_search.search_keys("Md. Karim Uddin", "+8801711123456", "Karim@Example.com",
+                                     "১৯৯০১২৩")
+    assert keys == {"n:md", "n:karim", "n:uddin", "p:1711123456", "t:6543211171",
+                    "e:karim@example.com", "i:1990123"}
+    assert "n:md" in client_search.search_keys("Mohammad Ali", "+8801711123456", None, None)
+
+
+def test_a_name_word_finds_by_its_start_and_its_other_spellings(desk):
+    branch = desk.make_branch()
+    desk.make_client(branch=branch, name="Mohammad Karim Uddin", phone="+8801711000001")
+    desk.make_client(branch=branch, name="মোঃ রহিম", phone="+8801711000002")
+    desk.make_client(branch=branch, name="Rúmana Akter", phone="+8801711000003")
+    assert _found("kar") == {"Mohammad Karim Uddin"}
+    assert _found("md karim") == {"Mohammad Karim Uddin"}
+    assert _found("Muhammad") == {"Mohammad Karim Uddin", "মোঃ রহিম"}
+    assert _found("রহি") == {"মোঃ রহিম"}
+    assert _found("RUMANA") == {"Rúmana Akter"}
+    assert _found("arim") == set()   # the start of a word, not the middle
+    assert _found("karim rumana") == set()   # every word must find the same client
+
+
+def test_keys_follow_every_change_of_a_client(desk):
+    """Registration and an edit leave the keys right (anonymisation: tests/test_privacy.py)."""
+    from app.services import clients
+
+    branch = desk.make_branch()
+    staff = desk.make_user("Manager", branch=branch)
+    client = clients.register_client(branch_id=branch.id, full_name="Nusrat Jahan",
+                                     phone="01811-222333", by_user_id=staff.id)
+    assert _found("nusrat") == {"Nusrat Jahan"} and _found("01811222") == {"Nusrat Jahan"}
+    clients.update_client(client.id, {"branch_id": branch.id, "full_name": "Nusrat Chowdhury",
+                                      "phone": "01911-222333", "status": "ACTIVE"},
+                          by_user_id=staff.id)
+    assert _found("jahan") == set() and _found("01811222") == set()
+    assert _found("chow") == {"Nusrat Chowdhury"} and _found("222333") == {"Nusrat Chowdhury"}
+    assert db.session.execute(sa.select(sa.func.count()).select_from(ClientSearchKey).where(
+        ClientSearchKey.client_id == client.id)).scalar() == 4   # two names, phone both ways
+
+
+def test_clients_written_around_the_session_get_their_keys_from_seed(app, desk):
+    """A bulk load (or an upgrade from before the keys) is filled in by `flask seed`."""
+    desk.insert_clients(desk.make_branch(), 12, name="Farhan {n}")
+    assert _found("farhan") == set()
+    result = app.test_cli_runner().invoke(args=["seed"])
+    assert result.exit_code == 0 and "Search keys written for 12 clients." in result.output
+    assert len(_found("farhan")) == 12
+    assert client_search.write_missing_keys() == 0

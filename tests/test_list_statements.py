@@ -58,3 +58,22 @@ def test_no_list_page_sends_more_statements_for_more_rows(app, desk):
     assert not growing, f"statements grow with the page's rows: {growing}"
     # The lists that grow large hold more rows than a page here, so the check bites on them.
     assert {"clients", "rentals", "payments", "invoices", "deposits", "activity"} <= filled
+
+
+@pytest.mark.databases("sqlite")  # the pager's wording, not SQL
+def test_a_list_counts_up_to_its_cap_and_then_says_more_than(app, desk):
+    """Past `count_cap` rows a list stops counting: "more than …" in the reader's language."""
+    desk.insert_clients(desk.make_branch(), 7)
+    view = next(view for view in _list_views(app) if view.endpoint == "clients")
+    view.count_cap = 5
+    try:
+        with counting_statements() as seen:
+            english = desk.login_as("Super Admin").get("/admin/clients/").get_data(as_text=True)
+        bengali = desk.login_as("Super Admin", locale="bn").get("/admin/clients/")
+    finally:
+        del view.count_cap
+    assert "(more than 5)" in english and "(7)" not in english
+    assert "৫-এর বেশি" in bengali.get_data(as_text=True)
+    # The count reads at most cap + 1 rows, whatever the table holds.
+    assert any("LIMIT" in statement and "count(*)" in statement for statement in seen)
+    assert "(7)" in desk.login_as("Super Admin").get("/admin/clients/").get_data(as_text=True)

@@ -17,6 +17,7 @@ from app.models import LostItem
 from app.models import MaintenanceTicket
 from app.models import Payment
 from app.models import Rental
+from app.models import RentalStatus
 from app.models import RentalTerm
 from app.models import Tag
 from app.models import TermsVersion
@@ -261,3 +262,52 @@ def test_the_desk_adds_tags_but_never_deletes_them(desk):
     assert tag.name == "VIP"
     assert desk.login_as("Super Admin").post("/admin/tags/delete/",
                                              data={"id": tag.id}).status_code == 403
+
+
+def _history_of(client, count, locker, key):
+    """`count` ended monthly rentals with a payment, a key event and a note each, as bulk rows."""
+    start = utcnow() - timedelta(days=30 * count)
+    db.session.execute(Rental.__table__.insert(), [
+        {"branch_id": client.branch_id, "locker_id": locker.id, "client_id": client.id,
+         "days": 30, "starts_at": start + timedelta(days=30 * n),
+         "ends_at": start + timedelta(days=30 * n + 30), "status": RentalStatus.RELEASED,
+         "price_poisha": 80000} for n in range(count)])
+    db.session.execute(Payment.__table__.insert(), [
+        {"branch_id": client.branch_id, "client_id": client.id, "amount_poisha": 80000,
+         "paid_at": start + timedelta(days=30 * n), "reference": f"R-{n:04d}"}
+        for n in range(count)])
+    db.session.execute(KeyEvent.__table__.insert(), [
+        {"key_id": key.id, "client_id": client.id, "kind": KeyEventKind.ISSUED,
+         "at": start + timedelta(days=30 * n)} for n in range(count)])
+    db.session.execute(ClientNote.__table__.insert(), [
+        {"client_id": client.id, "body": f"Note {n:04d}", "created_at": start + timedelta(days=n)}
+        for n in range(count)])
+    db.session.commit()
+
+
+def test_a_long_history_is_paged_and_costs_no_more_statements(desk):
+    """Ten years of rentals read in pages: 45 terms send the statements 3 terms do; Older pages on."""
+    from tests.test_list_statements import counting_statements
+
+    branch = desk.make_branch()
+    locker = desk.make_locker(zone=desk.make_zone(branch), number="H-001")
+    key = Key(locker=locker, tag="K-H-001")
+    db.session.add(key)
+    db.session.commit()
+    short = desk.make_client(branch=branch, name="Short History")
+    long = desk.make_client(branch=branch, name="Long History")
+    _history_of(short, 3, locker, key)
+    _history_of(long, 45, locker, key)
+    browser = desk.login_as("Super Admin")
+    profile(browser, short)  # settings and menus read once, as on any first page
+    counts = {}
+    for client in (short, long):
+        with counting_statements() as seen:
+            page = profile(browser, client).get_data(as_text=True)
+        counts[client.full_name] = len(seen)
+    assert counts["Long History"] <= counts["Short History"], counts
+    assert page.count("R-00") == 20 and "R-0044" in page and "R-0024" not in page
+    assert "rentals_page=1" in page and "notes_page=1" in page
+    older = browser.get(f"/admin/client_profile/?id={long.id}&payments_page=2")
+    text = older.get_data(as_text=True)
+    assert "R-0004" in text and "R-0005" not in text and "payments_page=1" in text

@@ -21,6 +21,7 @@ from app.models.branches import Zone
 from app.models.branches import ZoneKind
 from app.models.clients import Client
 from app.models.clients import ClientNote
+from app.models.clients import ClientSearchKey
 from app.models.clients import ClientStatus
 from app.models.clients import Gender
 from app.models.clients import Language
@@ -29,6 +30,7 @@ from app.models.clients import TermsSignature
 from app.models.clients import TermsVersion
 from app.models.deposits import DepositEntry
 from app.models.deposits import DepositEntryKind
+from app.models.deposits import DepositsHeld
 from app.models.events import DomainEvent
 from app.models.gateways import Gateway
 from app.models.gateways import GatewayStatus
@@ -95,6 +97,7 @@ __all__ = [
     "Branch",
     "Client",
     "ClientNote",
+    "ClientSearchKey",
     "ClientStatus",
     "Coupon",
     "CouponKind",
@@ -103,6 +106,7 @@ __all__ = [
     "DeletionStatus",
     "DepositEntry",
     "DepositEntryKind",
+    "DepositsHeld",
     "DiscountKind",
     "DiscountRule",
     "Floor",

@@ -45,7 +45,7 @@ class ActivityLog(db.Model):
     at = db.Column(db.DateTime, nullable=False, default=utcnow, index=True)
     user_id = db.Column(db.ForeignKey("user.id", ondelete="SET NULL"), index=True)
     # Kept as text too: the log must still say who it was if the account goes.
-    user_email = db.Column(db.String(255))
+    user_email = db.Column(db.String(255), index=True)
     action = enum_column(ActivityAction, index=True)
     model = db.Column(db.String(60), index=True)
     object_id = db.Column(db.String(64))
@@ -55,6 +55,10 @@ class ActivityLog(db.Model):
     ip = db.Column(db.String(64))
     user_agent = db.Column(db.String(255))
     branch_id = db.Column(db.ForeignKey("branch.id", ondelete="SET NULL"), index=True)
+
+    # The log is read newest first, per branch, and per record ("what happened to client 42").
+    __table_args__ = (db.Index("ix_activity_log_branch_at", "branch_id", "at"),
+                      db.Index("ix_activity_log_model_object", "model", "object_id"))
 
     user = db.relationship("User")
     branch = db.relationship("Branch")

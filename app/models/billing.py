@@ -127,7 +127,8 @@ class Invoice(TimestampMixin, db.Model):
     cancel_reason = db.Column(db.String(255))
     issued_by_id = db.Column(db.ForeignKey("user.id", ondelete="SET NULL"))
 
-    __table_args__ = (db.CheckConstraint("total_poisha >= 0", name="total_not_negative"),)
+    __table_args__ = (db.CheckConstraint("total_poisha >= 0", name="total_not_negative"),
+                      db.Index("ix_invoice_branch_issued_at", "branch_id", "issued_at"))
 
     branch = db.relationship("Branch")
     client = db.relationship("Client")

@@ -1,6 +1,8 @@
 """The gym members who rent lockers. They never log in."""
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects import postgresql
 
 from app.extensions import db
 from app.models.base import BilingualName
@@ -102,6 +104,9 @@ class Client(TimestampMixin, db.Model):
     ban_reason = db.Column(db.String(255))
     registered_at = db.Column(db.DateTime, nullable=False, default=utcnow, index=True)
 
+    # A branch's desk lists its newest clients first.
+    __table_args__ = (db.Index("ix_client_branch_registered_at", "branch_id", "registered_at"),)
+
     branch = db.relationship("Branch")
     referred_by = db.relationship("Client", remote_side=[id])
     tags = db.relationship("Tag", secondary=client_tags, order_by="Tag.name")
@@ -139,6 +144,29 @@ class Client(TimestampMixin, db.Model):
         if not 1 <= number <= _MAX_CLIENT_ID:
             return None
         return number if len(digits) == len(f"{number:0{MEMBER_ID_DIGITS}d}") else None
+
+
+# Search keys compare byte by byte on every database, so that a prefix range
+# ("tahm" <= key < "tahn") means the same everywhere and uses the index.
+SEARCH_KEY_LENGTH = 80
+SearchKeyString = (db.String(SEARCH_KEY_LENGTH)
+                   .with_variant(postgresql.VARCHAR(SEARCH_KEY_LENGTH, collation="C"), "postgresql")
+                   .with_variant(mysql.VARCHAR(SEARCH_KEY_LENGTH, collation="utf8mb4_bin"),
+                                 "mysql", "mariadb"))
+
+
+class ClientSearchKey(db.Model):
+    """One normalised word by which a client is found (see app.services.client_search).
+
+    A name word, the phone's digits from either end, the NID or the email,
+    folded as the desk's search box folds what is typed; kept by the session
+    whenever a client's name, phone, email or NID changes. The primary key
+    (key, client_id) is the index every search reads.
+    """
+
+    key = db.Column(SearchKeyString, primary_key=True)
+    client_id = db.Column(db.ForeignKey("client.id", ondelete="CASCADE"), primary_key=True,
+                          index=True)
 
 
 class ClientNote(db.Model):

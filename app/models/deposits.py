@@ -51,3 +51,16 @@ class DepositEntry(db.Model):
 
     def __str__(self):
         return f"{self.kind} {self.amount_poisha}"
+
+
+class DepositsHeld(db.Model):
+    """What a branch holds in key deposits in all: the sum of its ledger lines, kept as they are written.
+
+    The ledger of a chain runs to millions of lines; every page of it says the
+    total held, which would otherwise be a sum over all of them each time. The
+    one writer of ledger lines (app.services.handover) adds each line's amount
+    here in the same transaction, and tests compare it with the ledger's sum.
+    """
+
+    branch_id = db.Column(db.ForeignKey("branch.id"), primary_key=True)
+    held_poisha = db.Column(db.BigInteger, nullable=False, default=0)

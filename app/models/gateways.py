@@ -107,7 +107,8 @@ class GatewayTransaction(TimestampMixin, db.Model):
     client_id = db.Column(db.ForeignKey("client.id"), nullable=False, index=True)
     reference = db.Column(db.String(30), nullable=False, unique=True)
     gateway_reference = db.Column(db.String(120), index=True)
-    transaction_id = db.Column(db.String(64))
+    # Indexed alone too: the ledger's search box finds an id from a gateway's statement.
+    transaction_id = db.Column(db.String(64), index=True)
     amount_poisha = db.Column(db.BigInteger, nullable=False)
     currency = db.Column(db.String(3), nullable=False, default="BDT")
     payment_id = db.Column(db.ForeignKey("payment.id"), unique=True)

@@ -88,7 +88,8 @@ class Locker(TimestampMixin, db.Model):
     branch_id = db.Column(db.ForeignKey("branch.id"), nullable=False, index=True)
     zone_id = db.Column(db.ForeignKey("zone.id"), nullable=False, index=True)
     category_id = db.Column(db.ForeignKey("locker_category.id"), index=True)
-    number = db.Column(db.String(20), nullable=False)
+    # Stored in capitals (app.services.lockers); indexed for a number typed at any branch's desk.
+    number = db.Column(db.String(20), nullable=False, index=True)
     size = enum_column(LockerSize, default=LockerSize.MEDIUM)
     status = enum_column(LockerStatus, default=LockerStatus.AVAILABLE, index=True)
     notes = db.Column(db.String(255))

@@ -64,11 +64,13 @@ class Payment(TimestampMixin, db.Model):
     amount_poisha = db.Column(db.BigInteger, nullable=False)
     method = enum_column(PaymentMethod, default=PaymentMethod.CASH)
     status = enum_column(PaymentStatus, default=PaymentStatus.PAID, index=True)
-    reference = db.Column(db.String(64))
+    # Indexed: Ctrl+K finds a payment by the reference on a receipt or a gateway's SMS.
+    reference = db.Column(db.String(64), index=True)
     paid_at = db.Column(db.DateTime, nullable=False, default=utcnow, index=True)
     received_by_id = db.Column(db.ForeignKey("user.id"))
 
-    __table_args__ = (db.CheckConstraint("amount_poisha > 0", name="amount_positive"),)
+    __table_args__ = (db.CheckConstraint("amount_poisha > 0", name="amount_positive"),
+                      db.Index("ix_payment_branch_paid_at", "branch_id", "paid_at"))
 
     branch = db.relationship("Branch")
     client = db.relationship("Client")

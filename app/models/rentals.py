@@ -80,7 +80,7 @@ class Rental(TimestampMixin, db.Model):
     client_id = db.Column(db.ForeignKey("client.id"), nullable=False, index=True)
     term = enum_column(RentalTerm, default=RentalTerm.MONTHLY)
     days = db.Column(db.Integer, nullable=False)
-    starts_at = db.Column(db.DateTime, nullable=False)
+    starts_at = db.Column(db.DateTime, nullable=False, index=True)
     ends_at = db.Column(db.DateTime, nullable=False, index=True)
     status = enum_column(RentalStatus, default=RentalStatus.ACTIVE, index=True)
     price_poisha = db.Column(db.BigInteger, nullable=False, default=0)
@@ -92,6 +92,9 @@ class Rental(TimestampMixin, db.Model):
     reserved_until = db.Column(db.DateTime)
     renewed_from_id = db.Column(db.ForeignKey("rental.id"), index=True)
     ended_at = db.Column(db.DateTime)
+
+    # A branch's desk reads its newest rentals first (the list's default order).
+    __table_args__ = (db.Index("ix_rental_branch_starts_at", "branch_id", "starts_at"),)
 
     branch = db.relationship("Branch")
     locker = db.relationship("Locker")

@@ -65,6 +65,7 @@ from app.models import ZoneKind
 from app.models import utcnow
 from app.services import audit
 from app.services import billing
+from app.services import client_search
 from app.services import clock
 from app.services import handover
 from app.services import keys
@@ -329,6 +330,7 @@ def _clients(rng, branch, count, first_day, now):
             })
         db.session.execute(table.insert(), rows)
     db.session.commit()
+    client_search.write_missing_keys()
     pools = {Gender.MALE: _Pool(), Gender.FEMALE: _Pool(), None: _Pool()}
     found = db.session.execute(
         db.select(Client.id, Client.gender, Client.registered_at)

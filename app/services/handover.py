@@ -35,6 +35,7 @@ from app.i18n import money
 from app.models import Client
 from app.models import DepositEntry
 from app.models import DepositEntryKind
+from app.models import DepositsHeld
 from app.models import Key
 from app.models import KeyEvent
 from app.models import KeyEventKind
@@ -229,6 +230,22 @@ def _entry(locker, client_id, rental, key, kind, amount, by_user_id, note=None):
                                 rental_id=rental.id if rental is not None else None,
                                 key=key, kind=kind, amount_poisha=amount, staff_id=by_user_id,
                                 note=(note or "").strip()[:255] or None))
+    _add_to_held(locker.branch_id, amount)
+
+
+def _add_to_held(branch_id, amount):
+    """Keep the branch's total held (DepositsHeld) with the line, in the same transaction."""
+    table = DepositsHeld.__table__
+    add = (table.update().where(table.c.branch_id == branch_id)
+           .values(held_poisha=table.c.held_poisha + amount))
+    if db.session.execute(add).rowcount:
+        return
+    try:
+        with db.session.begin_nested():
+            db.session.execute(table.insert().values(branch_id=branch_id, held_poisha=amount))
+    except IntegrityError:
+        # Another desk wrote the branch's very first line at the same moment.
+        db.session.execute(add)
 
 
 def _refusal(exc):
@@ -513,10 +530,10 @@ def held_on_locker(client_id, locker_id):
 
 
 def deposits_total(branch_id=None):
-    """All deposits held (a liability), in poisha: the sum of every ledger line."""
-    stmt = db.select(db.func.coalesce(db.func.sum(DepositEntry.amount_poisha), 0))
+    """All deposits held (a liability), in poisha: the sum of every ledger line, kept per branch."""
+    stmt = db.select(db.func.coalesce(db.func.sum(DepositsHeld.held_poisha), 0))
     if branch_id is not None:
-        stmt = stmt.where(DepositEntry.branch_id == branch_id)
+        stmt = stmt.where(DepositsHeld.branch_id == branch_id)
     return _sum(stmt)
 
 

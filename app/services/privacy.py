@@ -59,6 +59,7 @@ from app.models.clients import client_tags
 from app.models.gateways import UNSETTLED
 from app.services import audit
 from app.services import billing
+from app.services import client_search
 from app.services import clock
 from app.services import handover
 from app.services import settings
@@ -423,6 +424,7 @@ def _remove_personal_data(client, label, values):
         id_scan_path=None, ban_reason=None, status=ClientStatus.INACTIVE, opt_in_email=False,
         opt_in_sms=False, opt_in_whatsapp=False, updated_at=utcnow(),
     ).execution_options(synchronize_session=False))
+    client_search.rewrite_keys([client.id])
     run(sa.delete(client_tags).where(client_tags.c.client_id == client.id))
     run(sa.delete(ClientNote).where(ClientNote.client_id == client.id)
         .execution_options(synchronize_session=False))

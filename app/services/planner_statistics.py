@@ -1,0 +1,37 @@
+"""Statistics the database plans its queries from, kept fresh (issue "Chain scale").
+
+Every search and list is written to be answered from an index, but it is the
+database that chooses, from what it knows of each table's size and of how
+many rows share a value. Without fresh statistics SQLite knows nothing at all
+(it only gathers them on ANALYZE), and a chain's tables grow by thousands of
+rows a day. The nightly job (jobs/maintenance.py) refreshes them.
+"""
+
+import sqlalchemy as sa
+
+from app.extensions import db
+
+# The tables that grow with a chain's business; the rest are a few hundred rows.
+GROWING_TABLES = ("client", "client_search_key", "rental", "rental_status_change", "invoice",
+                  "invoice_line", "payment", "refund", "deposit_entry", "activity_log",
+                  "notification", "domain_event", "gateway_transaction", "key_event")
+# SQLite reads this many rows of each index for its estimate instead of all of them, so a
+# database of millions of rows is analysed in seconds (https://sqlite.org/lang_analyze.html).
+SQLITE_ANALYSIS_LIMIT = 2000
+
+
+def refresh():
+    """Gather fresh planner statistics for the growing tables; returns the database's name."""
+    with db.engine.begin() as connection:
+        name = connection.dialect.name
+        if name == "sqlite":
+            connection.exec_driver_sql(f"PRAGMA analysis_limit={SQLITE_ANALYSIS_LIMIT}")
+            connection.exec_driver_sql("ANALYZE")
+        elif name == "postgresql":
+            for table in GROWING_TABLES:
+                connection.exec_driver_sql(f'ANALYZE "{table}"')
+        else:
+            # MariaDB keeps these as persistent statistics; the result rows say OK per table.
+            connection.execute(sa.text("ANALYZE TABLE " + ", ".join(
+                f"`{table}`" for table in GROWING_TABLES))).all()
+    return name
