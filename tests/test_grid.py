@@ -140,6 +140,20 @@ def test_tiles_mark_expiring_soon_overdue_unpaid_and_needs_rekey(desk):
     assert "Expiring soon" in page and "Needs re-key" in page
 
 
+def test_a_past_holders_dues_are_not_the_new_holders(desk):
+    """The tile and the panel show what the client holding the locker owes on it, nobody else's."""
+    locker = desk.make_locker()
+    browser = desk.login_as("Manager")
+    left_owing = _assign(locker, desk.make_client(branch=locker.branch), browser.user)
+    rentals.release(left_owing.id, by_user_id=browser.user.id, locker_to=LockerStatus.AVAILABLE)
+    now_holding = _assign(locker, desk.make_client(branch=locker.branch), browser.user)
+    _pay(now_holding, now_holding.price_poisha)
+    tiles, _ = _tiles(browser)
+    assert "dues" not in tiles[locker.id].get("m", [])
+    assert grid.panel(locker.id, branch_id=None).dues_poisha == 0
+    assert billing.owed_on_locker(locker.id, left_owing.client_id) == left_owing.price_poisha
+
+
 def test_expiring_soon_follows_the_setting(desk):
     """With 'expiring soon' at 0 days, a rental ending tomorrow is not marked."""
     from app.services import settings

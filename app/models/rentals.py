@@ -93,8 +93,10 @@ class Rental(TimestampMixin, db.Model):
     renewed_from_id = db.Column(db.ForeignKey("rental.id"), index=True)
     ended_at = db.Column(db.DateTime)
 
-    # A branch's desk reads its newest rentals first (the list's default order).
-    __table_args__ = (db.Index("ix_rental_branch_starts_at", "branch_id", "starts_at"),)
+    # A branch's desk reads its newest rentals first (the list's default order); the grid reads
+    # what the holder of each locker owes on it (one client's rentals of one locker).
+    __table_args__ = (db.Index("ix_rental_branch_starts_at", "branch_id", "starts_at"),
+                      db.Index("ix_rental_locker_client", "locker_id", "client_id"))
 
     branch = db.relationship("Branch")
     locker = db.relationship("Locker")

@@ -366,10 +366,16 @@ def open_balance_sql():
 
 
 def owed_on_locker_sql(locker_id, client_id):
-    """SQL: what `client_id` still owes on their rentals of `locker_id` (columns), renewals included."""
+    """SQL: what `client_id` still owes on their rentals of `locker_id` (columns), renewals included.
+
+    The rentals summed are an alias of their own: given the enclosing query's
+    Rental columns, the same entity here would compare each inner row with
+    itself and add up what every past holder of the locker still owes.
+    """
+    owed_for = aliased(Rental)
     return (sa.select(sa.func.coalesce(sa.func.sum(open_balance_sql()), 0))
-            .join(Rental, Invoice.rental_id == Rental.id)
-            .where(Rental.locker_id == locker_id, Rental.client_id == client_id)
+            .join(owed_for, Invoice.rental_id == owed_for.id)
+            .where(owed_for.locker_id == locker_id, owed_for.client_id == client_id)
             .scalar_subquery())
 
 
