@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 from app.extensions import db
 from app.models import ActivityAction
 from app.models import ActivityLog
+from app.models import ClientSearchKey
+from app.models import DepositsHeld
 from app.models import DomainEvent
 from app.models import Notification
 from app.models import PasswordHistory
@@ -37,8 +39,10 @@ from app.services.network import request_address
 # Domain events record desk actions that the log already shows as the rows they changed.
 # Sign-in bookkeeping: the sign-ins and password changes themselves are logged.
 # Notifications are a delivery log of their own; staff acting on one (a retry) is logged.
+# Search keys and the deposits held per branch are derived from rows that are logged
+# (a client, a deposit line) and written with them.
 UNAUDITED_MODELS = (ActivityLog, WebAuthn, DomainEvent, StaffSession, PasswordHistory,
-                    Notification)
+                    Notification, ClientSearchKey, DepositsHeld)
 # Logged as changed, but never with their values (a gateway attempt's calls: its ledger has them).
 SECRET_FIELDS = {"password", "tf_totp_secret", "us_totp_secrets", "fs_uniquifier",
                  "fs_webauthn_user_handle", "mf_recovery_codes", "exchanges"}
