@@ -119,7 +119,10 @@ def _entries_found(text):
     text = text.strip()
     found_clients = sa.select(sa.cast(Client.id, ActivityLog.object_id.type)).where(
         client_search.search_condition(text))
-    conditions = (ActivityLog.user_email == text.lower(), ActivityLog.object_id == text,
+    # The record's id under every kind of record: the (model, object_id) index answers a
+    # list of models; an id alone would read the whole index.
+    conditions = (ActivityLog.user_email == text.lower(),
+                  sa.and_(ActivityLog.model.in_(sorted(MODEL_NAMES)), ActivityLog.object_id == text),
                   sa.and_(ActivityLog.model == "Client", ActivityLog.object_id.in_(found_clients)))
     return client_search.any_of(ActivityLog.id, *(sa.select(ActivityLog.id).where(condition)
                                                   for condition in conditions))
