@@ -25,6 +25,7 @@ from app.models import Payment
 from app.models import Rental
 from app.models import Zone
 from app.services.client_search import search_condition
+from app.services.client_search import typed_exactly
 from app.services.digits import ascii_digits
 
 GROUP_LIMIT = 8
@@ -122,7 +123,7 @@ def keys(text, *, branch_id=None, limit=GROUP_LIMIT):
 
 def payments(text, *, branch_id=None, limit=GROUP_LIMIT):
     """Payments by exact reference, or by number written "#123"."""
-    conditions = [Payment.reference.in_(sorted({text, text.upper()}))]
+    conditions = [typed_exactly(Payment.reference, text)]
     # isdecimal(), not isdigit(): "#১২৩" from a Bengali receipt is a number, "#²" is not.
     number = text[1:]
     if text.startswith("#") and number.isdecimal() and int(number) <= MAX_PAYMENT_ID:
@@ -138,7 +139,7 @@ def payments(text, *, branch_id=None, limit=GROUP_LIMIT):
 
 def invoices(text, *, branch_id=None, limit=GROUP_LIMIT):
     """Invoices by exact number, as printed (numbers are issued in capitals; the unique index answers)."""
-    query = (db.select(Invoice).where(Invoice.number.in_(sorted({text, text.upper()})))
+    query = (db.select(Invoice).where(typed_exactly(Invoice.number, text))
              .order_by(Invoice.id).limit(limit))
     return list(db.session.execute(_in_branch(query, Invoice.branch_id, branch_id)).scalars())
 
