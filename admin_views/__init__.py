@@ -9,6 +9,7 @@ from admin_views import backups
 from admin_views import billing
 from admin_views import client_card
 from admin_views import documents
+from admin_views import exports
 from admin_views import grid
 from admin_views import imports
 from admin_views import key_desk
@@ -92,6 +93,6 @@ def init_admin(app):
     # Areas that bring several screens register their own.
     for area in (grid, rental_desk, key_desk, waitlist, registration, maintenance, lost_found,
                  analytics, imports, pricing, billing, documents, messages, queues, backups,
-                 privacy, client_card):
+                 privacy, client_card, exports):
         area.register(admin)
     return admin

@@ -133,7 +133,6 @@ class ActivityLogView(SecuredModelView):
 
     permission_module = "activity"
     allow_create = allow_edit = allow_delete = False
-    export_types = ["csv"]
     column_list = ["at", "user_email", "action", "model", "object_id", "summary", "ip"]
     column_details_list = ["at", "user_email", "action", "model", "object_id", "summary",
                            "changes", "ip", "user_agent", "branch"]

@@ -7,20 +7,24 @@ Staff limited to one branch see only that branch's rows, in lists, forms,
 counts and exports.
 """
 
+import io
 import math
 from datetime import date
 from datetime import datetime
 from enum import Enum
 from urllib.parse import urlsplit
 
+from flask import Response
 from flask import abort
 from flask import flash
 from flask import redirect
 from flask import request
 from flask import session
+from flask import stream_with_context
 from flask import url_for
 from flask_admin import AdminIndexView
 from flask_admin import BaseView
+from flask_admin import expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_admin.contrib.sqla.form import AdminModelConverter
@@ -32,6 +36,7 @@ from flask_admin.model import typefmt
 from flask_admin.model.fields import AjaxSelectField
 from flask_admin.model.form import converts
 from flask_babel import gettext as _
+from flask_babel import to_user_timezone
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
@@ -55,7 +60,11 @@ from admin_views.labels import labels_for
 from app.extensions import db
 from app.i18n import local_date
 from app.i18n import local_datetime
+from app.models import ActivityAction
+from app.models import utcnow
 from app.models.base import LabelledEnum
+from app.services import audit
+from app.services import export_files
 from app.services.access import CREATE
 from app.services.access import DELETE
 from app.services.access import EDIT
@@ -63,8 +72,16 @@ from app.services.access import VIEW
 from app.services.access import can
 from app.services.digits import ascii_digits
 from app.services.errors import Refusal
+from app.services.export_files import ExportRefused
+from app.services.exports import IN_REQUEST_ROWS
+from app.services.exports import MIMETYPES
+from app.services.exports import count_up_to
+from app.services.exports import csv_chunks
+from app.services.exports import in_request
 from app.services.exports import safe_cell
-from app.services.exports import with_bom
+from app.services.exports import stream_objects
+from app.services.exports import write_pdf
+from app.services.exports import write_xlsx
 from app.web import SESSION_EXPIRED
 from app.web import kept_form_values
 
@@ -429,7 +446,7 @@ class SecuredModelView(ModelView):
     form_base_class = DeskForm
     model_form_converter = ModelConverter
     filter_converter = DeskFilterConverter()
-    export_types = ["csv", "xlsx"]
+    export_types = ["csv", "xlsx", "pdf"]
     export_max_rows = 0
     can_view_details = True
     can_set_page_size = False
@@ -614,18 +631,74 @@ class SecuredModelView(ModelView):
         # by its __str__ (a rental's client) or a formatter's text is covered.
         return safe_cell(super().get_export_value(model, name))
 
-    def _export_csv(self, return_url):
-        # Flask-Admin streams the CSV after the request's database session is
-        # closed, so a row whose label needs a related record (a zone's floor)
-        # cannot be loaded any more. The rows are written out here instead.
-        response = super()._export_csv(return_url)
-        body = b"".join(
-            chunk.encode("utf-8") if isinstance(chunk, str) else chunk
-            for chunk in response.response
-        )
-        response.response = [with_bom(body)]
-        response.direct_passthrough = False
-        return response
+    # --- exports (SPEC Rep4) ----------------------------------------------------------
+    # One path for every format: the rows of the list as filtered, searched and sorted,
+    # read in batches (exports.stream_objects), each cell through get_export_value. A CSV
+    # streams from the request at any size; an XLSX or PDF too large for a request is
+    # written by a worker into the user's "My exports" (admin_views.exports.list_source
+    # runs export_query and export_rows there, as this user).
+
+    def export_headers(self):
+        return [label for _name, label in self._export_columns]
+
+    def export_query(self):
+        """(rows counted up to count_cap + 1, the query of every row) of the list as requested."""
+        view_args = self._get_list_extra_args()
+        sort_column = self._get_column_by_idx(view_args.sort)
+        return self.get_list(0, sort_column[0] if sort_column else None, view_args.sort_desc,
+                             view_args.search, view_args.filters, execute=False, page_size=0)
+
+    def _id_column(self):
+        return getattr(self.model, self.model.__mapper__.primary_key[0].key)
+
+    def export_rows(self, query):
+        """Each row of `query` as its exported cells, read a batch at a time."""
+        names = [name for name, _label in self._export_columns]
+        for obj in stream_objects(query, self._id_column()):
+            yield [self.get_export_value(obj, name) for name in names]
+
+    def get_export_name(self, export_type="csv"):
+        # ASCII: a Bengali list name would be dropped from the file name by browsers' rules.
+        return f"{self.endpoint}-{to_user_timezone(utcnow()):%Y-%m-%d_%H-%M}.{export_type}"
+
+    @expose("/export/<export_type>/")
+    def export(self, export_type):
+        return_url = get_redirect_target() or self.get_url(".index_view")
+        if not self.can_export or export_type not in self.export_types:
+            flash(_("Permission denied."), "error")
+            return redirect(return_url)
+        count, query = self.export_query()
+        limit = IN_REQUEST_ROWS[export_type]
+        if count > self.count_cap and limit > self.count_cap:
+            # The list stopped counting at its cap; this decision needs the count up to limit.
+            count = count_up_to(query, self._id_column(), limit)
+        file_name = self.get_export_name(export_type)
+        if not in_request(export_type, count):
+            try:
+                export_files.request_export(
+                    current_user, source=f"list:{self.endpoint}", kind=export_type,
+                    params={"path": request.path, "args": request.args.to_dict(flat=False)},
+                    title=self.name, file_name=file_name, rows_expected=count)
+            except ExportRefused as refusal:
+                flash(str(refusal.message), "error")
+                return redirect(return_url)
+            flash(_("The file is being written; it appears in My exports when it is ready."),
+                  "success")
+            return redirect(url_for("my_exports.index"))
+        audit.record(ActivityAction.DOWNLOADED, model=self.model.__name__,
+                     summary=file_name, branch_id=user_branch_id())
+        db.session.commit()
+        headers = {"Content-Disposition": f"attachment; filename={file_name}"}
+        rows = self.export_rows(query)
+        if export_type == "csv":
+            return Response(stream_with_context(csv_chunks(self.export_headers(), rows)),
+                            headers=headers, mimetype=MIMETYPES["csv"])
+        body = io.BytesIO()
+        if export_type == "xlsx":
+            write_xlsx(body, self.export_headers(), rows, title=self.name)
+        else:
+            write_pdf(body, self.export_headers(), rows, title=self.name)
+        return Response(body.getvalue(), headers=headers, mimetype=MIMETYPES[export_type])
 
     def _apply_search(self, query, count_query, joins, count_joins, search):
         # Bengali digits typed in the search box find what ASCII digits find.
@@ -768,6 +841,18 @@ class SecuredView(BaseView):
             return denied
         refuse_malformed_request()
         return None
+
+
+class OwnPagesView(SecuredView):
+    """A page of the user's own things (My exports): every signed-in member of staff.
+
+    What it shows is limited to the user's own rows by the page itself.
+    """
+
+    permission_module = None
+
+    def is_accessible(self):
+        return current_user.is_authenticated and current_user.is_active
 
 
 class SecuredIndexView(AdminIndexView):

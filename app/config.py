@@ -73,6 +73,8 @@ class Config:
     UPLOAD_DIR = Path(os.environ.get("UPLOAD_DIR", INSTANCE_DIR / "uploads"))
     # Backup archives; keep them off the database's own disk where the install allows.
     BACKUP_DIR = Path(os.environ.get("BACKUP_DIR", INSTANCE_DIR / "backups"))
+    # Files written by workers for "My exports"; shared by every web and worker host.
+    EXPORT_DIR = Path(os.environ.get("EXPORT_DIR", INSTANCE_DIR / "exports"))
     # Encrypts new backup archives: base64 of 32 random bytes (`openssl rand -base64 32`);
     # older keys may follow, comma-separated, to open archives made with them. Empty: plain.
     BACKUP_ENCRYPTION_KEY = os.environ.get("BACKUP_ENCRYPTION_KEY", "")

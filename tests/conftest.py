@@ -148,6 +148,7 @@ def app(shared_app, tmp_path):
     app.config["UPLOAD_DIR"] = tmp_path / "uploads"
     app.config["UPLOAD_DIR"].mkdir()
     app.config["BACKUP_DIR"] = tmp_path / "backups"
+    app.config["EXPORT_DIR"] = tmp_path / "exports"
     with app.app_context():
         ensure_default_roles()
         ensure_defaults()

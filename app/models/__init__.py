@@ -32,6 +32,8 @@ from app.models.deposits import DepositEntry
 from app.models.deposits import DepositEntryKind
 from app.models.deposits import DepositsHeld
 from app.models.events import DomainEvent
+from app.models.exports import ExportFile
+from app.models.exports import ExportStatus
 from app.models.gateways import Gateway
 from app.models.gateways import GatewayStatus
 from app.models.gateways import GatewayTransaction
@@ -92,6 +94,8 @@ __all__ = [
     "MessageTemplate",
     "Notification",
     "DomainEvent",
+    "ExportFile",
+    "ExportStatus",
     "ActivityAction",
     "ActivityLog",
     "Branch",

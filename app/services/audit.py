@@ -27,6 +27,7 @@ from app.models import ActivityLog
 from app.models import ClientSearchKey
 from app.models import DepositsHeld
 from app.models import DomainEvent
+from app.models import ExportFile
 from app.models import Notification
 from app.models import PasswordHistory
 from app.models import StaffSession
@@ -42,7 +43,9 @@ from app.services.network import request_address
 # Search keys and the deposits held per branch are derived from rows that are logged
 # (a client, a deposit line) and written with them.
 UNAUDITED_MODELS = (ActivityLog, WebAuthn, DomainEvent, StaffSession, PasswordHistory,
-                    Notification, ClientSearchKey, DepositsHeld)
+                    Notification, ClientSearchKey, DepositsHeld,
+                    # Each user's own files; asking for one is logged as a download.
+                    ExportFile)
 # Logged as changed, but never with their values (a gateway attempt's calls: its ledger has them).
 SECRET_FIELDS = {"password", "tf_totp_secret", "us_totp_secrets", "fs_uniquifier",
                  "fs_webauthn_user_handle", "mf_recovery_codes", "exchanges"}

@@ -36,8 +36,11 @@ skip the mark.
 """
 
 import codecs
+import csv
+import io
 import unicodedata
 from datetime import date
+from datetime import datetime
 from datetime import time
 from decimal import Decimal
 
@@ -114,3 +117,168 @@ def spreadsheet(headers, rows, kind):
         data.append([safe_cell(cell) for cell in row])
     body = data.export(kind)
     return (with_bom(body) if kind == "csv" else body), MIMETYPES[kind]
+
+
+# --- Files of any size ---------------------------------------------------------------
+# A list or report is written out row by row, never held whole: the 200,000 rows of a
+# chain's client list would take the request's worker to ~700 MB and past gunicorn's
+# timeout. A CSV streams to the browser from the request; an XLSX or PDF larger than
+# IN_REQUEST_ROWS is written by a worker into "My exports" (app.services.export_files).
+
+KINDS = ("csv", "xlsx", "pdf")
+MIMETYPES["pdf"] = "application/pdf"
+# Above this many rows the file is written by a worker, not in the request. A CSV
+# streams, but gunicorn's sync worker is stopped by its timeout (30 s) mid-answer:
+# past 250,000 rows (≈ 12 s here) a CSV is written by a worker too.
+IN_REQUEST_ROWS = {"csv": 250_000, "xlsx": 5_000, "pdf": 300}
+# A PDF is for reading and printing: past this many rows (≈ 200 pages) the desk
+# refuses it and offers the CSV or XLSX, which a spreadsheet opens at any size.
+PDF_MAX_ROWS = 5_000
+# Rows read per query when objects are streamed (see stream_objects).
+BATCH = 1_000
+# Bytes gathered before a chunk of a streamed CSV is sent.
+CSV_CHUNK = 64 * 1024
+
+
+def in_request(kind, rows):
+    """True when a `kind` file of `rows` rows is built in the request, not by a worker."""
+    return rows <= IN_REQUEST_ROWS[kind]
+
+
+def count_up_to(query, id_column, limit):
+    """The rows of `query`, counted up to `limit` + 1 (a list's count stops far sooner)."""
+    from sqlalchemy import func
+    from sqlalchemy import select
+
+    from app.extensions import db
+
+    rows = query.with_entities(id_column).order_by(None).limit(limit + 1).subquery()
+    return db.session.execute(select(func.count()).select_from(rows)).scalar_one()
+
+
+def csv_chunks(headers, rows):
+    """A CSV file as a stream of UTF-8 byte chunks: the byte-order mark, the header, the rows.
+
+    Every cell passes through safe_cell. Lines are gathered into chunks of about
+    CSV_CHUNK bytes so a large file is sent in few writes, and never held whole.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([safe_cell(h) for h in headers])
+    yield codecs.BOM_UTF8 + buffer.getvalue().encode("utf-8")
+    buffer.seek(0)
+    buffer.truncate()
+    for row in rows:
+        writer.writerow([safe_cell(cell) for cell in row])
+        if buffer.tell() >= CSV_CHUNK:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode("utf-8")
+
+
+def write_xlsx(target, headers, rows, *, title="", progress=None):
+    """Write an XLSX of `rows` under `headers` to the binary file `target`; returns the row count.
+
+    openpyxl's write-only workbook sends each row to a temporary file as it is
+    added, so memory stays flat whatever the number of rows. `progress(done)`
+    is called every BATCH rows.
+    """
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title=_sheet_title(title))
+    bold = Font(bold=True)
+    heading = []
+    for text in headers:
+        cell = WriteOnlyCell(sheet, value=safe_cell(text))
+        cell.font = bold
+        heading.append(cell)
+    sheet.append(heading)
+    done = 0
+    for row in rows:
+        sheet.append([_xlsx_value(safe_cell(cell)) for cell in row])
+        done += 1
+        if progress is not None and done % BATCH == 0:
+            progress(done)
+    book.save(target)
+    return done
+
+
+def _sheet_title(title):
+    # Excel refuses sheet names over 31 characters or with []:*?/\ in them.
+    cleaned = "".join(" " if c in "[]:*?/\\" else c for c in str(title or "")).strip()
+    return cleaned[:31] or "Sheet1"
+
+
+def _xlsx_value(value):
+    # Excel has no timezone-aware times; the desk's times are naive local times already.
+    return value.replace(tzinfo=None) if isinstance(value, datetime) and value.tzinfo else value
+
+
+def write_pdf(target, headers, rows, *, title, subtitle="", progress=None):
+    """Write a PDF table of `rows` to the binary file `target`; returns the row count.
+
+    Laid out by WeasyPrint with the bundled fonts, so Bengali is shaped as in
+    the invoices. The whole table is laid out at once: PDF_MAX_ROWS bounds it.
+    Cells are shown as they are: a PDF runs no formulas, so none needs the
+    spreadsheets' apostrophe.
+    """
+    from flask import render_template
+
+    from app.services import pdf
+
+    prepared = []
+    for row in rows:
+        prepared.append([_pdf_text(cell) for cell in row])
+        if progress is not None and len(prepared) % BATCH == 0:
+            progress(len(prepared))
+    html = render_template("documents/table.html", title=title, subtitle=subtitle,
+                           headers=[str(h) for h in headers], rows=prepared,
+                           font_faces=pdf.font_faces_css(), font_stack=pdf.font_stack())
+    pdf.render_html(html).write_pdf(target)
+    return len(prepared)
+
+
+def _pdf_text(value):
+    from flask_babel import format_decimal
+
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format_decimal(value, format="#,##0.00")
+    if isinstance(value, bool):
+        return "✓" if value else ""
+    if isinstance(value, int):
+        return format_decimal(value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def stream_objects(query, id_column, batch=BATCH):
+    """The rows of the ORM `query`, in its order, read BATCH at a time; memory stays flat.
+
+    The ids are read with a server-side cursor on a connection of their own (a
+    MariaDB connection streaming a result can run no other query, and each
+    batch needs one); each batch of rows is then loaded by id through `query`
+    itself, so its loader options and the list's joins apply. Rows the
+    session no longer references are freed as the file is written.
+    """
+    from app.extensions import db
+
+    ids_statement = query.with_entities(id_column).statement
+    with db.engine.connect() as connection:
+        result = connection.execution_options(stream_results=True, yield_per=batch).execute(
+            ids_statement)
+        for ids in result.scalars().partitions(batch):
+            found = {getattr(row, id_column.key): row for row in
+                     query.order_by(None).filter(id_column.in_(ids)).all()}
+            for row_id in ids:
+                if row_id in found:
+                    yield found[row_id]
