@@ -13,6 +13,7 @@ from flask import g
 from flask import redirect
 from flask import request
 from flask_admin import expose
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_admin.model.template import EndpointLinkRowAction
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -47,6 +48,7 @@ from app.models import Payment
 from app.models import PaymentMethod
 from app.services import billing
 from app.services import client_search
+from app.services import clock
 from app.services import notifications
 from app.services import online_payments
 from app.services import qr
@@ -74,6 +76,41 @@ def _invoices_found(text):
         Invoice.id, text, number=client_search.typed_exactly(Invoice.number, text))
 
 
+# Where an invoice stands (billing's one definition), for the list's filter and the
+# dashboard's paid / unpaid / overdue chart, whose segments open the list with it.
+INVOICE_STATES = {
+    "paid": _l("Paid"),
+    "unpaid": _l("Unpaid, not yet due"),
+    "overdue": _l("Overdue"),
+}
+
+
+def invoice_state_condition(state, today=None):
+    """SQL: uncancelled invoices that are paid, owed but not yet due, or overdue on `today`."""
+    today = today or clock.today()
+    owed, late = billing.open_balance_sql() > 0, billing.overdue_sql(today)
+    condition = {"paid": ~owed, "unpaid": sa.and_(owed, ~late), "overdue": late}[state]
+    return sa.and_(Invoice.cancelled_at.is_(None), condition)
+
+
+class InvoiceStateFilter(BaseSQLAFilter):
+    """Paid / unpaid (not yet due) / overdue, as figures.invoice_states counts them."""
+
+    def __init__(self):
+        super().__init__(Invoice.id, _l("State"), options=list(INVOICE_STATES.items()))
+
+    def clean(self, value):
+        if value not in INVOICE_STATES:
+            raise ValueError(value)
+        return value
+
+    def apply(self, query, value, alias=None):
+        return query.filter(invoice_state_condition(value))
+
+    def operation(self):
+        return _l("is")
+
+
 class InvoiceView(SecuredModelView):
     """Invoices, read-only: they are issued by the rental flow and paid on the payment page."""
 
@@ -85,6 +122,8 @@ class InvoiceView(SecuredModelView):
                            "subtotal_poisha", "discount_poisha", "vat_poisha", "total_poisha",
                            "state", "cancelled_at", "cancel_reason", "issued_by"]
     column_searchable_list = ["number", "client.phone"]
+    column_filters = [InvoiceStateFilter(),
+                      *branch_day_filters(Invoice.issued_at, Invoice.branch_id, _l("Issued"))]
     search_condition = staticmethod(_invoices_found)
     column_default_sort = ("issued_at", True)
     column_sortable_list = ["number", "issued_at", "due_on", "total_poisha"]

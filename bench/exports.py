@@ -154,7 +154,8 @@ def main(argv=None):
            "REDIS_URL": REDIS_URL, "PASSWORD_SALT": salt, "EXPORT_DIR": export_dir,
            "LOCKER_INSTANCE_DIR": tempfile.mkdtemp(prefix="locker-desk-bench-instance-"),
            "SECRET_KEY": "bench-exports-worker"}
-    base, stop = pages.start_locker_desk(url, password_salt=salt, env={"EXPORT_DIR": export_dir, "REDIS_URL": REDIS_URL})
+    base, stop = pages.start_locker_desk(url, password_salt=salt,
+                                         env={"EXPORT_DIR": export_dir, "REDIS_URL": REDIS_URL})
     try:
         session = pages.login_locker_desk(base, ACCOUNTANT)
         results = {"database": pages.redacted(url), "clients": summary.get("counts", {}).get(
@@ -166,7 +167,8 @@ def main(argv=None):
     print(rendered)
     if args.readme:
         pages.update_readme(rendered, args.readme, name="exports",
-                            heading=f"Exports on {results['database']} (`.venv/bin/python bench/exports.py`):\n\n")
+                            heading=f"Exports on {results['database']} "
+                                    "(`.venv/bin/python bench/exports.py`):\n\n")
     (ROOT / "bench" / "exports.json").write_text(json.dumps(results, indent=2) + "\n")
 
 

@@ -115,7 +115,8 @@ def test_the_expiring_card_counts_and_links_to_the_same_branch_days(app, desk):
     browser = desk.login_as("Manager")
     page = browser.get("/admin/").get_data(as_text=True)
     assert re.search(r'data-figure="expiring">\s*1\s*<', page)
-    link = re.search(r'<a class="card[^"]*" href="(/admin/rentals/[^"]+)"', page)
+    link = re.search(r'href="(/admin/rentals/[^"]+)"><div class="display-4" data-figure="expiring"',
+                     page)
     assert link is not None, page
     listed = browser.get(link[1].replace("&amp;", "&")).get_data(as_text=True)
     assert "LATE-1" in listed

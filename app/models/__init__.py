@@ -28,6 +28,7 @@ from app.models.clients import Language
 from app.models.clients import Tag
 from app.models.clients import TermsSignature
 from app.models.clients import TermsVersion
+from app.models.dashboards import DashboardLayout
 from app.models.deposits import DepositEntry
 from app.models.deposits import DepositEntryKind
 from app.models.deposits import DepositsHeld
@@ -108,6 +109,7 @@ __all__ = [
     "CouponRedemption",
     "DeletionRequest",
     "DeletionStatus",
+    "DashboardLayout",
     "DepositEntry",
     "DepositEntryKind",
     "DepositsHeld",

@@ -25,6 +25,7 @@ from app.extensions import db
 from app.models import ActivityAction
 from app.models import ActivityLog
 from app.models import ClientSearchKey
+from app.models import DashboardLayout
 from app.models import DepositsHeld
 from app.models import DomainEvent
 from app.models import ExportFile
@@ -44,8 +45,9 @@ from app.services.network import request_address
 # (a client, a deposit line) and written with them.
 UNAUDITED_MODELS = (ActivityLog, WebAuthn, DomainEvent, StaffSession, PasswordHistory,
                     Notification, ClientSearchKey, DepositsHeld,
-                    # Each user's own files; asking for one is logged as a download.
-                    ExportFile)
+                    # Each user's own files (asking for one is logged as a download) and
+                    # their own dashboard's arrangement: no business data.
+                    ExportFile, DashboardLayout)
 # Logged as changed, but never with their values (a gateway attempt's calls: its ledger has them).
 SECRET_FIELDS = {"password", "tf_totp_secret", "us_totp_secrets", "fs_uniquifier",
                  "fs_webauthn_user_handle", "mf_recovery_codes", "exchanges"}
