@@ -21,13 +21,13 @@ from admin_views import privacy
 from admin_views import queues
 from admin_views import registration
 from admin_views import rental_desk
+from admin_views import reports
 from admin_views import waitlist
 from admin_views.activity import ActivityLogView
 from admin_views.menu import LOCKERS
 from admin_views.menu import MONEY
 from admin_views.menu import SYSTEM
 from admin_views.menu import may_open
-from admin_views.pages import FinancialReportView
 from admin_views.pages import HomeView
 from admin_views.people import ClientView
 from admin_views.people import PaymentView
@@ -81,8 +81,6 @@ def init_admin(app):
     admin.add_view(RentalView(Rental, db, name=_l("Rentals"), endpoint="rentals"))
     admin.add_view(PaymentView(Payment, db, name=_l("Payments"), category=MONEY,
                                endpoint="payments"))
-    admin.add_view(FinancialReportView(name=_l("Financial report"), category=MONEY,
-                                       endpoint="financial_report"))
     admin.add_view(UserView(User, db, name=_l("Staff"), category=SYSTEM, endpoint="users"))
     admin.add_view(RoleView(Role, db, name=_l("Roles"), category=SYSTEM, endpoint="roles"))
     admin.add_view(SettingsView(name=_l("Settings"), category=SYSTEM, endpoint="settings"))
@@ -93,6 +91,6 @@ def init_admin(app):
     # Areas that bring several screens register their own.
     for area in (grid, rental_desk, key_desk, waitlist, registration, maintenance, lost_found,
                  analytics, imports, pricing, billing, documents, messages, queues, backups,
-                 privacy, client_card, exports):
+                 privacy, client_card, exports, reports):
         area.register(admin)
     return admin

@@ -17,12 +17,12 @@ from flask_admin.model.filters import BaseDateTimeBetweenFilter
 from flask_admin.model.filters import BaseDateTimeFilter
 from flask_babel import lazy_gettext as _l
 
-from admin_views.fields import parse_typed_date
-from admin_views.fields import parse_typed_datetime
 from admin_views.menu import admin_view
 from app.models import LockerStatus
 from app.models import RentalStatus
 from app.services import clock
+from app.services.typed_dates import parse_typed_date
+from app.services.typed_dates import parse_typed_datetime
 
 
 def _day(text):

@@ -5,19 +5,14 @@ from flask import flash
 from flask import redirect
 from flask import url_for
 from flask_admin import expose
-from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from admin_views import dashboard
 from admin_views.base import SecuredIndexView
-from admin_views.base import SecuredView
-from admin_views.base import user_branch_id
-from app.models import PaymentMethod
 from app.services import backups
 from app.services import dashboard as dashboard_service
 from app.services import health
-from app.services import reports
 from app.services.access import VIEW
 from app.services.access import can
 
@@ -64,21 +59,3 @@ class HomeView(SecuredIndexView):
         dashboard_service.reset_layout(current_user.id)
         flash(_("Your dashboard is back to your role's default."), "success")
         return redirect(url_for(".index"))
-
-
-class FinancialReportView(SecuredView):
-    """Collections by month and payment method (SPEC Rep1)."""
-
-    permission_module = "reports"
-
-    @expose("/")
-    def index(self):
-        from datetime import date
-
-        rows = reports.collections_by_month(user_branch_id())
-        labelled = [(format_date(date(year, month, 1), "MMMM y"), by_method, total)
-                    for year, month, by_method, total in rows]
-        return self.render("admin/financial_report.html", rows=labelled,
-                           methods=list(PaymentMethod))
-
-

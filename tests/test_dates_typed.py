@@ -18,8 +18,6 @@ from flask_babel import force_locale
 from flask_babel import gettext
 
 from admin_views.base import DeskFilterConverter
-from admin_views.fields import parse_typed_date
-from admin_views.fields import parse_typed_datetime
 from admin_views.filters import BranchDayBetween
 from admin_views.filters import BranchDayOn
 from app.extensions import db
@@ -30,6 +28,8 @@ from app.models import RentalStatus
 from app.models import RentalTerm
 from app.services import clock
 from app.services.digits import bengali_digits
+from app.services.typed_dates import parse_typed_date
+from app.services.typed_dates import parse_typed_datetime
 from tests.test_client_doors import post_edit
 from tests.test_registration import post_registration
 from tests.test_registration import register_form

@@ -160,7 +160,7 @@ def test_every_admin_endpoint_answers_per_the_permission_table(app, desk, role):
 def test_front_desk_is_refused_staff_roles_settings_and_money_reports(desk):
     """Front Desk gets a 403 (not a hidden link) for users, roles, settings, reports."""
     browser = desk.login_as("Front Desk")
-    for url in ("/admin/users/", "/admin/roles/", "/admin/settings/", "/admin/financial_report/",
+    for url in ("/admin/users/", "/admin/roles/", "/admin/settings/", "/admin/reports/",
                 "/admin/users/new/", "/admin/activity/"):
         assert browser.get(url).status_code == 403, url
 
@@ -168,13 +168,13 @@ def test_front_desk_is_refused_staff_roles_settings_and_money_reports(desk):
 def test_menu_shows_only_the_modules_a_role_may_open(desk):
     """The Accountant's menu has Payments and the report but not Staff or Settings."""
     page = desk.login_as("Accountant").get("/admin/").get_data(as_text=True)
-    assert "/admin/payments/" in page and "/admin/financial_report/" in page
+    assert "/admin/payments/" in page and "/admin/reports/" in page
     assert "/admin/users/" not in page and "/admin/settings/" not in page
 
 
 def test_anonymous_visitors_are_sent_to_login(client):
     """Nobody reaches an admin page without logging in."""
-    for url in ("/admin/", "/admin/clients/", "/admin/activity/", "/admin/financial_report/"):
+    for url in ("/admin/", "/admin/clients/", "/admin/activity/", "/admin/reports/"):
         response = client.get(url)
         assert response.status_code == 302 and "/login" in response.headers["Location"], url
 

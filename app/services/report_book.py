@@ -34,6 +34,7 @@ from app.models import Zone
 from app.services import clock
 from app.services import figures
 from app.services.digits import ascii_digits
+from app.services.typed_dates import parse_typed_date
 
 KINDS = ("text", "taka", "count", "percent", "days", "date")
 # The filters a report may take: a range of branch days, a branch, a zone.
@@ -140,9 +141,6 @@ def _parse_day(value, name, errors):
     text = str(value if value is not None else "").strip()
     if not text:
         return None
-    # The one way the desk types dates (dd/mm/yyyy or ISO, any digits), as every form reads them.
-    from admin_views.fields import parse_typed_date
-
     try:
         day = parse_typed_date(text)
     except ValueError:

@@ -8,11 +8,8 @@ from sqlalchemy import func
 from app.extensions import db
 from app.models import Locker
 from app.models import LockerStatus
-from app.models import Payment
-from app.models import PaymentStatus
 from app.models import Rental
 from app.models import RentalStatus
-from app.models import utcnow
 from app.services import clock
 
 
@@ -49,19 +46,3 @@ def expiring_soon_count(branch_id=None, days=7):
         db.select(func.count()).select_from(Rental).where(expiring_soon_condition(days)),
         Rental.branch_id, branch_id)
     return db.session.execute(stmt).scalar_one()
-
-
-def collections_by_month(branch_id=None, months=12):
-    """[(year, month, {method: poisha}, total_poisha)] for paid payments, newest first."""
-    since = utcnow() - timedelta(days=31 * months)
-    stmt = _in_branch(
-        db.select(Payment.paid_at, Payment.method, Payment.amount_poisha).where(
-            Payment.status == PaymentStatus.PAID, Payment.paid_at >= since),
-        Payment.branch_id, branch_id)
-    # Grouped in Python: month extraction differs on SQLite, PostgreSQL and MariaDB.
-    months_seen = {}
-    for paid_at, method, amount in db.session.execute(stmt):
-        bucket = months_seen.setdefault((paid_at.year, paid_at.month), {})
-        bucket[method] = bucket.get(method, 0) + amount
-    return [(year, month, by_method, sum(by_method.values()))
-            for (year, month), by_method in sorted(months_seen.items(), reverse=True)]

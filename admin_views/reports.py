@@ -1,0 +1,170 @@
+"""Reports (SPEC Rep1–Rep4): the catalogue of app.services.report_book on screen and in files.
+
+Every report opens on this month so far at the user's branch; its filters
+(days, branch, zone) are read by ReportParams.parse, which refuses a range
+the wrong way round, a branch the user is not limited to or a zone of another
+branch, with the reason beside the field and no table. The same table goes
+to CSV, XLSX and PDF through app.services.exports; a file too large for a
+request is written by a worker into My exports, like a list's.
+"""
+
+import io
+from contextlib import contextmanager
+
+from flask import Response
+from flask import abort
+from flask import flash
+from flask import redirect
+from flask import request
+from flask import url_for
+from flask_admin import expose
+from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from admin_views.base import SecuredView
+from admin_views.base import user_branch_id
+from app.extensions import db
+from app.models import ActivityAction
+from app.models import Branch
+from app.models import Zone
+from app.models.base import local_name
+from app.services import audit
+from app.services import export_files
+from app.services import exports
+from app.services import report_book
+from app.services.export_files import ExportRefused
+from app.services.exports import taka_cell
+
+FILTER_NAMES = ("start", "end", "branch_id", "zone_id")
+
+
+def _cell_for_file(value, kind):
+    """A report value as a file keeps it: money as a Decimal of taka, the rest as it is."""
+    if kind == "taka" and isinstance(value, int):
+        return taka_cell(value)
+    return value
+
+
+def file_rows(table):
+    """The table's rows, then its totals row, as cells for a file."""
+    kinds = [column.kind for column in table.columns]
+    for row in [*table.rows, *([table.totals] if table.totals else [])]:
+        yield [_cell_for_file(value, kind) for value, kind in zip(row, kinds, strict=True)]
+
+
+def _subtitle(params):
+    branch = db.session.get(Branch, params.branch_id) if params.branch_id else None
+    zone = db.session.get(Zone, params.zone_id) if params.zone_id else None
+    parts = [f"{format_date(params.start, 'dd/MM/yyyy')} – {format_date(params.end, 'dd/MM/yyyy')}",
+             branch.name if branch else _("All branches")]
+    if zone is not None:
+        parts.append(local_name(zone.name, zone.name_bn))
+    return " · ".join(parts)
+
+
+@contextmanager
+def report_source(key, params):
+    """(headers, rows, title) of report `key` for a worker writing it (see export_files)."""
+    entry = report_book.report(key)
+    if entry is None or not entry.allowed(current_user):
+        raise ExportRefused(_l("You may no longer run this report."))
+    parsed, errors = report_book.ReportParams.parse(params.get("args", {}), user_branch_id())
+    if errors:
+        raise ExportRefused(_l("The report's filters are no longer valid."))
+    table = entry.run(parsed)
+    yield [column.label for column in table.columns], file_rows(table), entry.title
+
+
+class ReportsView(SecuredView):
+    """The reports a user may run, each with its filters, table and exports."""
+
+    permission_module = "reports"
+
+    def _report(self, key):
+        entry = report_book.report(key)
+        if entry is None:
+            abort(404)
+        if not entry.allowed(current_user):
+            abort(403)
+        return entry
+
+    def _choices(self):
+        branch_id = user_branch_id()
+        branches = [] if branch_id is not None else db.session.execute(
+            db.select(Branch).order_by(Branch.name)).scalars().all()
+        zones = db.session.execute(
+            db.select(Zone).where(Zone.branch_id == branch_id) if branch_id is not None
+            else db.select(Zone)).scalars().all()
+        return branches, sorted(zones, key=lambda zone: local_name(zone.name, zone.name_bn))
+
+    @expose("/")
+    def index(self):
+        allowed = report_book.allowed_reports(current_user)
+        sections = [(label, [entry for entry in allowed if entry.section == key])
+                    for key, label in report_book.SECTIONS.items()]
+        return self.render("admin/reports/index.html",
+                           sections=[(label, entries) for label, entries in sections if entries])
+
+    @expose("/<key>/")
+    def show(self, key):
+        entry = self._report(key)
+        params, errors = report_book.ReportParams.parse(request.args, user_branch_id())
+        table = entry.run(params) if params is not None else None
+        branches, zones = self._choices()
+        args = {name: request.args.get(name, "") for name in FILTER_NAMES}
+        response = self.render(
+            "admin/reports/report.html", report=entry, table=table, errors=errors,
+            params=params, args=args, branches=branches, zones=zones,
+            subtitle=_subtitle(params) if params else "", kinds=exports.KINDS,
+            filters=entry.filters)
+        return (response, 400) if errors else response
+
+    @expose("/<key>/export/<kind>/")
+    def export(self, key, kind):
+        entry = self._report(key)
+        if kind not in exports.KINDS:
+            abort(404)
+        back = url_for(".show", key=key, **request.args)
+        params, errors = report_book.ReportParams.parse(request.args, user_branch_id())
+        if errors:
+            flash(_("Correct the report's filters first."), "error")
+            return redirect(back)
+        table = entry.run(params)
+        rows = len(table.rows) + (1 if table.totals else 0)
+        file_name = f"{entry.key}-{params.start:%Y-%m-%d}-{params.end:%Y-%m-%d}.{kind}"
+        if not exports.in_request(kind, rows):
+            try:
+                export_files.request_export(
+                    current_user, source=f"report:{entry.key}", kind=kind,
+                    params={"path": request.path, "args": request.args.to_dict()},
+                    title=entry.title, file_name=file_name, rows_expected=rows)
+            except ExportRefused as refusal:
+                flash(str(refusal.message), "error")
+                return redirect(back)
+            flash(_("The file is being written; it appears in My exports when it is ready."),
+                  "success")
+            return redirect(url_for("my_exports.index"))
+        audit.record(ActivityAction.DOWNLOADED, model="Report", summary=file_name,
+                     branch_id=params.branch_id)
+        db.session.commit()
+        headers = [column.label for column in table.columns]
+        disposition = {"Content-Disposition": f"attachment; filename={file_name}"}
+        if kind == "csv":
+            body = b"".join(exports.csv_chunks(headers, file_rows(table)))
+        else:
+            buffer = io.BytesIO()
+            if kind == "xlsx":
+                exports.write_xlsx(buffer, headers, file_rows(table), title=entry.title)
+            else:
+                exports.write_pdf(buffer, headers, file_rows(table), title=entry.title,
+                                  subtitle=_subtitle(params))
+            body = buffer.getvalue()
+        return Response(body, headers=disposition, mimetype=exports.MIMETYPES[kind])
+
+
+def register(admin):
+    """Add Reports to the menu and let their files be written by workers."""
+    export_files.register_source("report", report_source)
+    admin.add_view(ReportsView(name=_l("Reports"), endpoint="reports"))
