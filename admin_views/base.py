@@ -51,6 +51,8 @@ from wtforms.fields.choices import Choice
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 
+from admin_views.export_cells import export_rows
+from admin_views.export_cells import reads_plain_rows
 from admin_views.fields import DeskDateField
 from admin_views.filters import typed_filters
 from admin_views.labels import BLANK_CHOICE
@@ -73,13 +75,13 @@ from app.services.access import can
 from app.services.digits import ascii_digits
 from app.services.errors import Refusal
 from app.services.export_files import ExportRefused
+from app.services.exports import IN_REQUEST_OBJECT_ROWS
 from app.services.exports import IN_REQUEST_ROWS
 from app.services.exports import MIMETYPES
 from app.services.exports import count_up_to
 from app.services.exports import csv_chunks
 from app.services.exports import in_request
 from app.services.exports import safe_cell
-from app.services.exports import stream_objects
 from app.services.exports import write_pdf
 from app.services.exports import write_xlsx
 from app.web import SESSION_EXPIRED
@@ -652,10 +654,9 @@ class SecuredModelView(ModelView):
         return getattr(self.model, self.model.__mapper__.primary_key[0].key)
 
     def export_rows(self, query):
-        """Each row of `query` as its exported cells, read a batch at a time."""
-        names = [name for name, _label in self._export_columns]
-        for obj in stream_objects(query, self._id_column()):
-            yield [self.get_export_value(obj, name) for name in names]
+        """Each row of `query` as its exported cells (what get_export_value gives), a batch
+        of rows read at a time (admin_views.export_cells)."""
+        return export_rows(self, query, self._id_column(), _format_datetime, _format_date)
 
     def get_export_name(self, export_type="csv"):
         # ASCII: a Bengali list name would be dropped from the file name by browsers' rules.
@@ -669,11 +670,13 @@ class SecuredModelView(ModelView):
             return redirect(return_url)
         count, query = self.export_query()
         limit = IN_REQUEST_ROWS[export_type]
+        if export_type == "csv" and not reads_plain_rows(self):
+            limit = IN_REQUEST_OBJECT_ROWS
         if count > self.count_cap and limit > self.count_cap:
             # The list stopped counting at its cap; this decision needs the count up to limit.
             count = count_up_to(query, self._id_column(), limit)
         file_name = self.get_export_name(export_type)
-        if not in_request(export_type, count):
+        if not in_request(export_type, count, limit):
             try:
                 export_files.request_export(
                     current_user, source=f"list:{self.endpoint}", kind=export_type,
@@ -691,11 +694,12 @@ class SecuredModelView(ModelView):
         headers = {"Content-Disposition": f"attachment; filename={file_name}"}
         rows = self.export_rows(query)
         if export_type == "csv":
-            return Response(stream_with_context(csv_chunks(self.export_headers(), rows)),
+            return Response(stream_with_context(csv_chunks(self.export_headers(), rows,
+                                                           sanitized=True)),
                             headers=headers, mimetype=MIMETYPES["csv"])
         body = io.BytesIO()
         if export_type == "xlsx":
-            write_xlsx(body, self.export_headers(), rows, title=self.name)
+            write_xlsx(body, self.export_headers(), rows, title=self.name, sanitized=True)
         else:
             write_pdf(body, self.export_headers(), rows, title=self.name)
         return Response(body.getvalue(), headers=headers, mimetype=MIMETYPES[export_type])

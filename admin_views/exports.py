@@ -30,7 +30,7 @@ WORKING = (ExportStatus.QUEUED, ExportStatus.RUNNING)
 
 @contextmanager
 def list_source(endpoint, params):
-    """(headers, rows, title) of the list `endpoint` as the current user sees it.
+    """(headers, rows, title, sanitized) of the list `endpoint` as the current user sees it.
 
     Runs in the request context export_files.build made from the list's URL, so
     the list's filters, search and sort are read from it as in the request.
@@ -39,7 +39,7 @@ def list_source(endpoint, params):
     if view is None or not hasattr(view, "export_rows") or not view.can_export:
         raise ExportRefused(_l("You may no longer export this list."))
     _count, query = view.export_query()
-    yield view.export_headers(), view.export_rows(query), view.name
+    yield view.export_headers(), view.export_rows(query), view.name, True
 
 
 class MyExportsView(OwnPagesView):

@@ -66,7 +66,7 @@ def _subtitle(params):
 
 @contextmanager
 def report_source(key, params):
-    """(headers, rows, title) of report `key` for a worker writing it (see export_files)."""
+    """(headers, rows, title, sanitized) of report `key` for a worker writing it (export_files)."""
     entry = report_book.report(key)
     if entry is None or not entry.allowed(current_user):
         raise ExportRefused(_l("You may no longer run this report."))
@@ -74,7 +74,7 @@ def report_source(key, params):
     if errors:
         raise ExportRefused(_l("The report's filters are no longer valid."))
     table = entry.run(parsed)
-    yield [column.label for column in table.columns], file_rows(table), entry.title
+    yield [column.label for column in table.columns], file_rows(table), entry.title, False
 
 
 class ReportsView(SecuredView):

@@ -10,8 +10,9 @@ their permissions, their language), and the file appears in the user's
 What a file holds is named by its source, "<kind>:<name>" ("list:clients",
 "report:collections"), and built by the source's builder, registered by the
 screens that offer the export (`register_source`): a builder is a context
-manager taking (name, params) and yielding (headers, rows, title), rows an
-iterable read once.
+manager taking (name, params) and yielding (headers, rows, title, sanitized),
+rows an iterable read once, `sanitized` true when its cells went through
+exports.safe_cell already.
 """
 
 import logging
@@ -163,9 +164,9 @@ def build(export_id):
     try:
         with _as_user(export.user_id, export.params or {}):
             kind, name = export.source.split(":", 1)
-            with _sources[kind](name, export.params or {}) as (headers, rows, title):
+            with _sources[kind](name, export.params or {}) as (headers, rows, title, sanitized):
                 with partial.open("wb") as target:
-                    done = _write(export, target, headers, rows, title)
+                    done = _write(export, target, headers, rows, title, sanitized)
         partial.replace(folder() / stored_as)
     except Exception as exc:
         db.session.rollback()
@@ -178,14 +179,15 @@ def build(export_id):
     return ExportStatus.READY.name
 
 
-def _write(export, target, headers, rows, title):
+def _write(export, target, headers, rows, title, sanitized):
     progress = _progress_writer(export.id)
     if export.kind == "xlsx":
-        return exports.write_xlsx(target, headers, rows, title=title, progress=progress)
+        return exports.write_xlsx(target, headers, rows, title=title, progress=progress,
+                                  sanitized=sanitized)
     if export.kind == "pdf":
         return exports.write_pdf(target, headers, _at_most(rows, exports.PDF_MAX_ROWS),
                                  title=title, progress=progress)
-    for chunk in exports.csv_chunks(headers, _counted(rows, progress)):
+    for chunk in exports.csv_chunks(headers, _counted(rows, progress), sanitized=sanitized):
         target.write(chunk)
     return progress.done
 
