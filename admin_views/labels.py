@@ -189,6 +189,11 @@ MODEL_LABELS = {
         "recorded_at": _l("Recorded at"), "recorded_by": _l("Recorded by"),
         "anonymised_at": _l("Anonymised at"), "cancelled_at": _l("Cancelled at"),
         "cancelled_by": _l("Cancelled by"), "cancel_reason": _l("Why it was cancelled")},
+    "ReportSchedule": {
+        "user": _l("Sent to"), "report_key": _l("Report"), "params": _l("Filters"),
+        "frequency": _l("How often"), "kind": _l("File type"),
+        "next_run_at": _l("Next sending"), "last_sent_at": _l("Last sent"),
+        "last_error": _l("Last error"), "created_at": _l("Made at")},
 }
 
 # The name of each kind of record, as the activity log shows it.
@@ -235,6 +240,9 @@ MODEL_NAMES = {
     "Backup": _l("Backup"),
     "GatewayTransaction": _l("Online payment attempt"),
     "DeletionRequest": _l("Deletion request"),
+    "ExportFile": _l("Export"),
+    "Report": _l("Report"),
+    "ReportSchedule": _l("Scheduled report"),
 }
 
 # The empty choice of a dropdown and the prompt of a search-as-you-type picker.

@@ -24,34 +24,23 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from admin_views.base import SecuredView
+from admin_views.base import id_arg
 from admin_views.base import user_branch_id
 from app.extensions import db
 from app.models import ActivityAction
 from app.models import Branch
+from app.models import ReportFrequency
 from app.models import Zone
 from app.models.base import local_name
 from app.services import audit
 from app.services import export_files
 from app.services import exports
 from app.services import report_book
+from app.services import report_schedules
+from app.services.errors import Refusal
 from app.services.export_files import ExportRefused
-from app.services.exports import taka_cell
 
 FILTER_NAMES = ("start", "end", "branch_id", "zone_id")
-
-
-def _cell_for_file(value, kind):
-    """A report value as a file keeps it: money as a Decimal of taka, the rest as it is."""
-    if kind == "taka" and isinstance(value, int):
-        return taka_cell(value)
-    return value
-
-
-def file_rows(table):
-    """The table's rows, then its totals row, as cells for a file."""
-    kinds = [column.kind for column in table.columns]
-    for row in [*table.rows, *([table.totals] if table.totals else [])]:
-        yield [_cell_for_file(value, kind) for value, kind in zip(row, kinds, strict=True)]
 
 
 def _subtitle(params):
@@ -74,7 +63,7 @@ def report_source(key, params):
     if errors:
         raise ExportRefused(_l("The report's filters are no longer valid."))
     table = entry.run(parsed)
-    yield [column.label for column in table.columns], file_rows(table), entry.title, False
+    yield [column.label for column in table.columns], table.file_rows(), entry.title, False
 
 
 class ReportsView(SecuredView):
@@ -105,7 +94,32 @@ class ReportsView(SecuredView):
         sections = [(label, [entry for entry in allowed if entry.section == key])
                     for key, label in report_book.SECTIONS.items()]
         return self.render("admin/reports/index.html",
-                           sections=[(label, entries) for label, entries in sections if entries])
+                           sections=[(label, entries) for label, entries in sections if entries],
+                           schedules=[(schedule, report_book.report(schedule.report_key))
+                                      for schedule in report_schedules.mine(current_user.id)])
+
+    @expose("/<key>/schedule", methods=("POST",))
+    def schedule(self, key):
+        """Email this report to me every day, week or month (its branch and zone as chosen)."""
+        entry = self._report(key)
+        frequency = ReportFrequency.__members__.get(request.form.get("frequency", ""))
+        try:
+            report_schedules.add(current_user, entry.key, frequency, request.form.get("kind"),
+                                 branch_id=request.form.get("branch_id") or None,
+                                 zone_id=request.form.get("zone_id") or None)
+        except Refusal as refusal:
+            flash(str(refusal.message), "error")
+            return redirect(url_for(".show", key=key))
+        flash(_("The report will be emailed to %(email)s %(when)s.", email=current_user.email,
+                when=str(frequency.label).lower()), "success")
+        return redirect(url_for(".index"))
+
+    @expose("/schedules/remove", methods=("POST",))
+    def remove_schedule(self):
+        if not report_schedules.remove(id_arg("schedule_id"), current_user.id):
+            abort(404)
+        flash(_("The scheduled report is stopped."), "success")
+        return redirect(url_for(".index"))
 
     @expose("/<key>/")
     def show(self, key):
@@ -118,7 +132,8 @@ class ReportsView(SecuredView):
             "admin/reports/report.html", report=entry, table=table, errors=errors,
             params=params, args=args, branches=branches, zones=zones,
             subtitle=_subtitle(params) if params else "", kinds=exports.KINDS,
-            filters=entry.filters)
+            filters=entry.filters, frequencies=list(ReportFrequency),
+            schedule_kinds=report_schedules.KINDS)
         return (response, 400) if errors else response
 
     @expose("/<key>/export/<kind>/")
@@ -152,13 +167,13 @@ class ReportsView(SecuredView):
         headers = [column.label for column in table.columns]
         disposition = {"Content-Disposition": f"attachment; filename={file_name}"}
         if kind == "csv":
-            body = b"".join(exports.csv_chunks(headers, file_rows(table)))
+            body = b"".join(exports.csv_chunks(headers, table.file_rows()))
         else:
             buffer = io.BytesIO()
             if kind == "xlsx":
-                exports.write_xlsx(buffer, headers, file_rows(table), title=entry.title)
+                exports.write_xlsx(buffer, headers, table.file_rows(), title=entry.title)
             else:
-                exports.write_pdf(buffer, headers, file_rows(table), title=entry.title,
+                exports.write_pdf(buffer, headers, table.file_rows(), title=entry.title,
                                   subtitle=_subtitle(params))
             body = buffer.getvalue()
         return Response(body, headers=disposition, mimetype=exports.MIMETYPES[kind])

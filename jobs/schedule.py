@@ -8,6 +8,7 @@ from rq import cron
 
 from jobs.backups import backup_if_due
 from jobs.events import dispatch_undelivered_events
+from jobs.exports import send_scheduled_reports
 from jobs.exports import tidy_exports
 from jobs.maintenance import cron_heartbeat
 from jobs.maintenance import refresh_planner_statistics
@@ -45,5 +46,7 @@ cron.register(anonymise_due_clients, "maintenance", cron="30 21 * * *", name="pr
 # 04:00 in Dhaka (22:00 UTC): fresh planner statistics of the tables that grow (searches and
 # lists are answered from indexes only while the database knows how large the tables are).
 cron.register(tidy_exports, "maintenance", cron="20 * * * *", name="tidy-exports")
+cron.register(send_scheduled_reports, "notifications", interval=300, job_timeout=1800,
+              name="scheduled-reports")
 cron.register(refresh_planner_statistics, "maintenance", cron="0 22 * * *", job_timeout=3600,
               name="planner-statistics")

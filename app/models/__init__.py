@@ -35,6 +35,8 @@ from app.models.deposits import DepositsHeld
 from app.models.events import DomainEvent
 from app.models.exports import ExportFile
 from app.models.exports import ExportStatus
+from app.models.exports import ReportFrequency
+from app.models.exports import ReportSchedule
 from app.models.gateways import Gateway
 from app.models.gateways import GatewayStatus
 from app.models.gateways import GatewayTransaction
@@ -97,6 +99,8 @@ __all__ = [
     "DomainEvent",
     "ExportFile",
     "ExportStatus",
+    "ReportFrequency",
+    "ReportSchedule",
     "ActivityAction",
     "ActivityLog",
     "Branch",

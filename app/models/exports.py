@@ -59,3 +59,42 @@ class ExportFile(db.Model):
 
     def __str__(self):
         return self.file_name
+
+
+class ReportFrequency(LabelledEnum):
+    """How often a scheduled report is emailed."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+    @classmethod
+    def _labels(cls):
+        return {cls.DAILY: _l("Every day"), cls.WEEKLY: _l("Every week"),
+                cls.MONTHLY: _l("Every month")}
+
+
+class ReportSchedule(db.Model):
+    """A report a member of staff has emailed to them (SPEC Rep, scheduled reports).
+
+    Each sending covers the period just ended at the user's branch: yesterday,
+    the last seven days, or last month; `params` keeps the report's branch and
+    zone. `next_run_at` (UTC) is when it is due next; a worker claims it by
+    moving it on, so two workers never send one twice.
+    """
+
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.ForeignKey("user.id", ondelete="CASCADE"), nullable=False, index=True)
+    report_key = db.Column(db.String(40), nullable=False)
+    params = db.Column(JSONText)
+    frequency = enum_column(ReportFrequency)
+    kind = db.Column(db.String(8), nullable=False, default="xlsx")
+    next_run_at = db.Column(db.DateTime, nullable=False, index=True)
+    last_sent_at = db.Column(db.DateTime)
+    last_error = db.Column(db.String(255))
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    user = db.relationship("User")
+
+    def __str__(self):
+        return f"{self.report_key} ({self.frequency.value})"

@@ -162,7 +162,7 @@ def build(export_id):
     stored_as = f"{export.id}-{secrets.token_hex(8)}.{export.kind}"
     partial = folder() / f"{stored_as}.part"
     try:
-        with _as_user(export.user_id, export.params or {}):
+        with as_user(export.user_id, export.params or {}):
             kind, name = export.source.split(":", 1)
             with _sources[kind](name, export.params or {}) as (headers, rows, title, sanitized):
                 with partial.open("wb") as target:
@@ -240,7 +240,7 @@ def _reason(exc):
 
 
 @contextmanager
-def _as_user(user_id, params):
+def as_user(user_id, params):
     """A request like the one that asked (`params` "path" and "args"), made by `user_id`.
 
     The screens' code reads the list's filters, search and sort from the request.

@@ -34,6 +34,7 @@ from app.models import Zone
 from app.services import clock
 from app.services import figures
 from app.services.digits import ascii_digits
+from app.services.exports import taka_cell
 from app.services.typed_dates import parse_typed_date
 
 KINDS = ("text", "taka", "count", "percent", "days", "date")
@@ -70,6 +71,13 @@ class Table:
     def column(self, key):
         """The column called `key`."""
         return next(column for column in self.columns if column.key == key)
+
+    def file_rows(self):
+        """The rows, then the totals row, as a file keeps them: money as a Decimal of taka."""
+        kinds = [column.kind for column in self.columns]
+        for row in [*self.rows, *([self.totals] if self.totals else [])]:
+            yield [taka_cell(value) if kind == "taka" and isinstance(value, int) else value
+                   for value, kind in zip(row, kinds, strict=True)]
 
     def as_dicts(self):
         """The rows as {column key: value}, for tests and JSON."""
