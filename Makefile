@@ -68,6 +68,8 @@ bench: $(VENV)/.installed-tests translations browser-packages
 	$(BIN)/python -m pip install --quiet -r bench/peer/requirements.txt
 	$(BIN)/python bench/chain.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/exports.py
+	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/imports.py
 	$(BIN)/python bench/quick_search.py
 	$(BIN)/python bench/documents.py

@@ -54,6 +54,8 @@ from wtforms.validators import ValidationError
 from admin_views.export_cells import export_rows
 from admin_views.export_cells import reads_plain_rows
 from admin_views.fields import DeskDateField
+from admin_views.file_exports import log_download
+from admin_views.file_exports import queue_for_worker
 from admin_views.filters import typed_filters
 from admin_views.labels import BLANK_CHOICE
 from admin_views.labels import COLUMN_LABELS
@@ -62,11 +64,8 @@ from admin_views.labels import labels_for
 from app.extensions import db
 from app.i18n import local_date
 from app.i18n import local_datetime
-from app.models import ActivityAction
 from app.models import utcnow
 from app.models.base import LabelledEnum
-from app.services import audit
-from app.services import export_files
 from app.services.access import CREATE
 from app.services.access import DELETE
 from app.services.access import EDIT
@@ -74,7 +73,6 @@ from app.services.access import VIEW
 from app.services.access import can
 from app.services.digits import ascii_digits
 from app.services.errors import Refusal
-from app.services.export_files import ExportRefused
 from app.services.exports import IN_REQUEST_OBJECT_ROWS
 from app.services.exports import IN_REQUEST_ROWS
 from app.services.exports import MIMETYPES
@@ -677,20 +675,11 @@ class SecuredModelView(ModelView):
             count = count_up_to(query, self._id_column(), limit)
         file_name = self.get_export_name(export_type)
         if not in_request(export_type, count, limit):
-            try:
-                export_files.request_export(
-                    current_user, source=f"list:{self.endpoint}", kind=export_type,
-                    params={"path": request.path, "args": request.args.to_dict(flat=False)},
-                    title=self.name, file_name=file_name, rows_expected=count)
-            except ExportRefused as refusal:
-                flash(str(refusal.message), "error")
-                return redirect(return_url)
-            flash(_("The file is being written; it appears in My exports when it is ready."),
-                  "success")
-            return redirect(url_for("my_exports.index"))
-        audit.record(ActivityAction.DOWNLOADED, model=self.model.__name__,
-                     summary=file_name, branch_id=user_branch_id())
-        db.session.commit()
+            return queue_for_worker(
+                source=f"list:{self.endpoint}", kind=export_type,
+                args=request.args.to_dict(flat=False), title=self.name, file_name=file_name,
+                rows=count, back=return_url)
+        log_download(self.model.__name__, file_name, user_branch_id())
         headers = {"Content-Disposition": f"attachment; filename={file_name}"}
         rows = self.export_rows(query)
         if export_type == "csv":

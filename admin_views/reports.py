@@ -26,13 +26,13 @@ from flask_login import current_user
 from admin_views.base import SecuredView
 from admin_views.base import id_arg
 from admin_views.base import user_branch_id
+from admin_views.file_exports import log_download
+from admin_views.file_exports import queue_for_worker
 from app.extensions import db
-from app.models import ActivityAction
 from app.models import Branch
 from app.models import ReportFrequency
 from app.models import Zone
 from app.models.base import local_name
-from app.services import audit
 from app.services import export_files
 from app.services import exports
 from app.services import report_book
@@ -150,20 +150,10 @@ class ReportsView(SecuredView):
         rows = len(table.rows) + (1 if table.totals else 0)
         file_name = f"{entry.key}-{params.start:%Y-%m-%d}-{params.end:%Y-%m-%d}.{kind}"
         if not exports.in_request(kind, rows):
-            try:
-                export_files.request_export(
-                    current_user, source=f"report:{entry.key}", kind=kind,
-                    params={"path": request.path, "args": request.args.to_dict()},
-                    title=entry.title, file_name=file_name, rows_expected=rows)
-            except ExportRefused as refusal:
-                flash(str(refusal.message), "error")
-                return redirect(back)
-            flash(_("The file is being written; it appears in My exports when it is ready."),
-                  "success")
-            return redirect(url_for("my_exports.index"))
-        audit.record(ActivityAction.DOWNLOADED, model="Report", summary=file_name,
-                     branch_id=params.branch_id)
-        db.session.commit()
+            return queue_for_worker(source=f"report:{entry.key}", kind=kind,
+                                    args=request.args.to_dict(), title=entry.title,
+                                    file_name=file_name, rows=rows, back=back)
+        log_download("Report", file_name, params.branch_id)
         headers = [column.label for column in table.columns]
         disposition = {"Content-Disposition": f"attachment; filename={file_name}"}
         if kind == "csv":
