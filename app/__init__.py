@@ -36,6 +36,7 @@ def create_app(config=None):
     from app.i18n import select_locale
     from app.i18n import select_timezone
     from app.services import audit  # noqa: F401  (registers the activity-log hooks)
+    from app.services import billing
     from app.services import client_search
     from app.services import events
     from app.services import notifications
@@ -55,6 +56,7 @@ def create_app(config=None):
     app.wsgi_app = TrustedProxies(app)
     events.install_listeners()
     client_search.install_listeners()
+    billing.install_listeners()
     notifications.install_listeners()
     init_i18n(app)
     init_auth(app)

@@ -126,9 +126,15 @@ class Invoice(TimestampMixin, db.Model):
     cancelled_at = db.Column(db.DateTime)
     cancel_reason = db.Column(db.String(255))
     issued_by_id = db.Column(db.ForeignKey("user.id", ondelete="SET NULL"))
+    # What is still owed: total − received + refunded, 0 once cancelled. Kept by
+    # app.services.billing in the transaction of every change to the invoice, its
+    # payments or their refunds, so dues over a chain's million invoices read the
+    # open ones from an index instead of summing every invoice's payments.
+    owed_poisha = db.Column(db.BigInteger, nullable=False, default=0, server_default="0")
 
     __table_args__ = (db.CheckConstraint("total_poisha >= 0", name="total_not_negative"),
-                      db.Index("ix_invoice_branch_issued_at", "branch_id", "issued_at"))
+                      db.Index("ix_invoice_branch_issued_at", "branch_id", "issued_at"),
+                      db.Index("ix_invoice_owed", "owed_poisha", "branch_id"))
 
     branch = db.relationship("Branch")
     client = db.relationship("Client")

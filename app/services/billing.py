@@ -15,7 +15,10 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app.extensions import db
 from app.i18n import money
@@ -360,9 +363,68 @@ def net_received_sql(invoice_id):
 
 
 def open_balance_sql():
-    """SQL, correlated to Invoice: what is still owed on it (0 for a cancelled one)."""
+    """SQL: what is still owed on an Invoice (0 for a cancelled one): its kept owed_poisha."""
+    return Invoice.owed_poisha
+
+
+def owed_from_payments_sql():
+    """SQL, correlated to Invoice: what is owed on it, summed from its payments and refunds.
+
+    The definition of Invoice.owed_poisha, which _keep_owed writes with it.
+    """
     return sa.case((Invoice.cancelled_at.is_not(None), 0),
                    else_=Invoice.total_poisha - net_received_sql(Invoice.id))
+
+
+def _invoices_touched(session):
+    """Ids of the invoices whose amount owed this flush may change."""
+    ids, payment_ids = set(), set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Invoice):
+            ids.add(obj.id)
+        elif isinstance(obj, Payment):
+            history = sa.inspect(obj).attrs.invoice_id.history
+            ids.update(i for i in (obj.invoice_id, *history.deleted) if i is not None)
+        elif isinstance(obj, Refund):
+            payment_ids.add(obj.payment_id)
+    if payment_ids:
+        ids.update(session.connection().execute(sa.select(Payment.invoice_id).where(
+            Payment.id.in_(payment_ids), Payment.invoice_id.is_not(None))).scalars())
+    return ids - {None}
+
+
+def _keep_owed(session, flush_context):
+    """Write owed_poisha of every invoice this flush touched, in the flush's transaction."""
+    ids = _invoices_touched(session)
+    if not ids:
+        return
+    connection = session.connection()
+    connection.execute(sa.update(Invoice).where(Invoice.id.in_(ids))
+                       .values(owed_poisha=owed_from_payments_sql()))
+    # Invoices the session holds say the new amount too (the UPDATE went around them).
+    for invoice_id, owed in connection.execute(sa.select(Invoice.id, Invoice.owed_poisha)
+                                               .where(Invoice.id.in_(ids))):
+        held = session.identity_map.get(identity_key(Invoice, invoice_id))
+        if held is not None:
+            set_committed_value(held, "owed_poisha", owed)
+
+
+def keep_owed_again(invoice_ids=None):
+    """Write owed_poisha afresh from the payments (all invoices by default); returns how many.
+
+    For rows written around the session (a bulk load) and for checking: the
+    session keeps it otherwise.
+    """
+    stmt = sa.update(Invoice).values(owed_poisha=owed_from_payments_sql())
+    if invoice_ids is not None:
+        stmt = stmt.where(Invoice.id.in_(list(invoice_ids)))
+    return db.session.execute(stmt).rowcount
+
+
+def install_listeners():
+    """Keep invoices' owed_poisha from every session; safe to call again."""
+    if not sa.event.contains(Session, "after_flush", _keep_owed):
+        sa.event.listen(Session, "after_flush", _keep_owed)
 
 
 def owed_on_locker_sql(locker_id, client_id):
@@ -390,9 +452,10 @@ def overdue_sql(today):
                      .where(earlier.invoice_id == Instalment.invoice_id,
                             earlier.due_on <= Instalment.due_on).scalar_subquery())
     has_instalments = sa.exists().where(Instalment.invoice_id == Invoice.id)
+    # Received so far, net: the total less what is owed (the invoice is not cancelled here).
     late_instalment = sa.exists().where(Instalment.invoice_id == Invoice.id,
                                         Instalment.due_on < today,
-                                        running_total > net_received_sql(Invoice.id))
+                                        running_total > Invoice.total_poisha - Invoice.owed_poisha)
     return sa.and_(open_balance_sql() > 0, sa.or_(
         sa.and_(~has_instalments, Invoice.due_on < today), late_instalment))
 

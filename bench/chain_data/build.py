@@ -319,6 +319,13 @@ def _sequences_and_statistics(connection):
         "INSERT INTO deposits_held (branch_id, held_poisha) "
         "SELECT branch_id, SUM(amount_poisha) FROM deposit_entry GROUP BY branch_id")
     connection.commit()
+    # What is owed on each invoice (Invoice.owed_poisha), which app.services.billing keeps
+    # with every payment and refund; here from the bulk payments, by its own definition.
+    from app.models import Invoice
+    from app.services import billing
+
+    connection.execute(sa.update(Invoice).values(owed_poisha=billing.owed_from_payments_sql()))
+    connection.commit()
     if dialect == "postgresql":
         # COPY with explicit ids leaves the SERIAL sequences where they were.
         serials = connection.execute(sa.text(
