@@ -39,6 +39,7 @@ from app.models import PaymentMethod
 from app.services import activity_feed
 from app.services import clock
 from app.services import dashboard
+from app.services import figure_cache
 from app.services import figures
 from app.services.access import ACCOUNTANT
 from app.services.access import FRONT_DESK
@@ -49,8 +50,7 @@ from app.services.errors import Refusal
 
 SIZE_LABELS = {"s": _l("Small"), "m": _l("Medium"), "l": _l("Large")}
 FINANCIAL = ("reports-view", "payments-view")
-UTILISATION_PERIODS = {"day": (_l("By day"), 30), "week": (_l("By week"), 12),
-                       "month": (_l("By month"), 12)}
+UTILISATION_PERIODS = {"day": _l("By day"), "week": _l("By week"), "month": _l("By month")}
 
 
 @dataclass(frozen=True)
@@ -145,27 +145,16 @@ def _new_clients(branch_id, _args):
 
 
 def _renewal_rate(branch_id, _args):
-    first, today = figures.month_so_far(branch_id)
-    last_first = (first - timedelta(days=1)).replace(day=1)
-    last_end = first - timedelta(days=1)
-    return {"this_month": figures.renewal_rate(branch_id, first, today),
-            "last_month": figures.renewal_rate(branch_id, last_first, last_end),
+    rates, as_of = figure_cache.read("renewal_rate", branch_id)
+    (first, today, this_month), (last_first, last_end, last_month) = rates["this"], rates["last"]
+    return {"this_month": this_month, "last_month": last_month, "as_of": as_of,
             "this_link": _list_between("rentals", "ends_at", first, today),
             "last_link": _list_between("rentals", "ends_at", last_first, last_end),
             "last_name": format_date(last_first, "MMMM")}
 
 
-def _months_back(today, count):
-    first = today.replace(day=1)
-    for _ in range(count - 1):
-        first = (first - timedelta(days=1)).replace(day=1)
-    return first
-
-
 def _revenue_chart(branch_id, _args):
-    today = clock.branch_today(branch_id) if branch_id else clock.today()
-    first = _months_back(today, 12)
-    months = figures.collections(branch_id, first, today, by="month")
+    (today, months), as_of = figure_cache.read("revenue_chart", branch_id)
     methods = [method for method in PaymentMethod
                if any(month.by_method.get(method) for month in months)]
     return {"chart": {
@@ -176,12 +165,12 @@ def _revenue_chart(branch_id, _args):
         "series": [{"label": str(method.label), "key": method.name,
                     "values": [month.by_method.get(method, 0) / 100 for month in months]}
                    for method in methods]},
-        "total": sum(month.total for month in months)}
+        "total": sum(month.total for month in months), "as_of": as_of}
 
 
 def _invoice_states(branch_id, _args):
     today = clock.branch_today(branch_id) if branch_id else clock.today()
-    first = _months_back(today, 12)
+    first = dashboard.months_back(today, 12)
     states = figures.invoice_states(branch_id, first, today)
 
     def link(state):
@@ -204,15 +193,10 @@ def _invoice_states(branch_id, _args):
 
 def _utilisation_chart(branch_id, args):
     by = args.get("by") if args.get("by") in UTILISATION_PERIODS else "week"
-    today = clock.branch_today(branch_id) if branch_id else clock.today()
-    count = UTILISATION_PERIODS[by][1]
-    start = {"day": today - timedelta(days=count - 1),
-             "week": today - timedelta(days=7 * count - 1),
-             "month": _months_back(today, count)}[by]
-    points = figures.utilisation(branch_id, start, today, by=by)
+    (today, points), as_of = figure_cache.read("utilisation", branch_id, by=by)
     fmt = {"day": "d MMM", "week": "d MMM", "month": "MMM yy"}[by]
     ends = [point.period for point in points[1:]] + [today + timedelta(days=1)]
-    return {"by": by, "periods": UTILISATION_PERIODS, "chart": {
+    return {"by": by, "periods": UTILISATION_PERIODS, "as_of": as_of, "chart": {
         "type": "line", "percent": True,
         "labels": [_label(point.period, fmt) for point in points],
         "links": [_list_between("rentals", "starts_at", point.period,
@@ -242,19 +226,22 @@ def _feed_entry(item):
 
 
 def _at_risk(branch_id, _args):
-    return {"clients": [(client, _profile(client.client_id))
-                        for client in figures.clients_at_risk(branch_id, limit=10)]}
+    clients, as_of = figure_cache.read("at_risk", branch_id)
+    return {"clients": [(client, _profile(client.client_id)) for client in clients],
+            "as_of": as_of}
 
 
 def _expected_revenue(branch_id, _args):
     today = clock.branch_today(branch_id) if branch_id else clock.today()
-    return {"expected": figures.expected_revenue_next_30_days(branch_id),
+    expected, as_of = figure_cache.read("expected_revenue", branch_id)
+    return {"expected": expected, "as_of": as_of,
             "link": _list_between("rentals", "ends_at", today, today + timedelta(days=29))}
 
 
 def _longest_tenured(branch_id, _args):
-    return {"clients": [(client, _profile(client.client_id))
-                        for client in figures.longest_tenured_clients(branch_id, limit=10)]}
+    clients, as_of = figure_cache.read("longest_tenured", branch_id)
+    return {"clients": [(client, _profile(client.client_id)) for client in clients],
+            "as_of": as_of}
 
 
 def _never_rented(branch_id, _args):

@@ -39,6 +39,7 @@ def create_app(config=None):
     from app.services import billing
     from app.services import client_search
     from app.services import events
+    from app.services import figure_cache
     from app.services import notifications
     from app.services.network import TrustedProxies
 
@@ -57,6 +58,7 @@ def create_app(config=None):
     events.install_listeners()
     client_search.install_listeners()
     billing.install_listeners()
+    figure_cache.install_listeners()
     notifications.install_listeners()
     init_i18n(app)
     init_auth(app)

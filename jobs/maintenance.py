@@ -2,6 +2,7 @@
 
 from app.extensions import rq
 from app.models import utcnow
+from app.services import figure_cache
 from app.services import planner_statistics
 
 CRON_HEARTBEAT_KEY = "locker-desk:cron:last-run"
@@ -15,3 +16,10 @@ def cron_heartbeat():
 def refresh_planner_statistics():
     """Nightly: the database's statistics of the growing tables, so searches keep their indexes."""
     return planner_statistics.refresh()
+
+
+def refresh_figure(name, branch_id, args):
+    """A dashboard figure counted again after the desk changed (app.services.figure_cache)."""
+    from app.services import dashboard  # noqa: F401  (registers the kept figures)
+
+    return figure_cache.refresh(name, branch_id, args)
