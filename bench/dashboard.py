@@ -10,11 +10,14 @@ two users sign in: the demo Manager, who sees every branch and every widget, and
 Front Desk of one branch. For each, the dashboard page and then each widget of their
 default layout (/admin/widget/<key>, as the page's script fetches the widgets read over
 a long history) are fetched in turn, `rounds` times, timed from the call to the end of
-the body.
+the body. A figure kept by app.services.figure_cache is counted on the first view
+of the day (the max column) and read from Redis after that, until a desk action in
+its branch has a worker count it again.
 """
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -29,8 +32,9 @@ TARGET_MS = 200
 
 
 def _percentile(values, share):
+    """Nearest rank: the smallest value with at least `share` of the values at or below it."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
 def measure(base, email, rounds):
