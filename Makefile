@@ -70,6 +70,7 @@ bench: $(VENV)/.installed-tests translations browser-packages
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/exports.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/reports.py
 	$(BIN)/python bench/imports.py
 	$(BIN)/python bench/quick_search.py
 	$(BIN)/python bench/documents.py

@@ -125,14 +125,15 @@ class ReportsView(SecuredView):
     def show(self, key):
         entry = self._report(key)
         params, errors = report_book.ReportParams.parse(request.args, user_branch_id())
-        table = entry.run(params) if params is not None else None
+        too_long = entry.too_long_for_a_screen(params) if params is not None else None
+        table = entry.run(params) if params is not None and not too_long else None
         branches, zones = self._choices()
         args = {name: request.args.get(name, "") for name in FILTER_NAMES}
         response = self.render(
             "admin/reports/report.html", report=entry, table=table, errors=errors,
             params=params, args=args, branches=branches, zones=zones,
             subtitle=_subtitle(params) if params else "", kinds=exports.KINDS,
-            filters=entry.filters, frequencies=list(ReportFrequency),
+            filters=entry.filters, frequencies=list(ReportFrequency), too_long=too_long,
             schedule_kinds=report_schedules.KINDS)
         return (response, 400) if errors else response
 

@@ -105,3 +105,22 @@ def test_a_report_too_long_for_a_request_is_written_by_a_worker(story, desk,  # 
     sheet = load_workbook(io.BytesIO(manager.get(
         f"/admin/my-exports/{export.id}/download").data)).active
     assert sheet.max_row == 33
+
+
+def test_a_heatmap_too_long_for_a_screen_is_offered_as_a_file(desk, monkeypatch):
+    monkeypatch.setattr(report_book, "SCREEN_ROWS", 2)
+    zone = desk.make_zone()
+    for number in ("H-1", "H-2", "H-3"):
+        desk.make_locker(zone=zone, number=number)
+    manager = desk.login_as(MANAGER)
+    page = manager.get("/admin/reports/utilisation-heatmap/").get_data(as_text=True)
+    assert 'id="report-too-long"' in page and 'id="report-table"' not in page
+    assert 'data-export="xlsx"' in page
+    rows = _csv(manager.get("/admin/reports/utilisation-heatmap/export/csv/").data)
+    assert [row[0] for row in rows[1:]] == ["H-1", "H-2", "H-3"]
+    # One zone of it fits.
+    other = desk.make_zone(branch=zone.branch)
+    desk.make_locker(zone=other, number="Z-1")
+    page = manager.get(f"/admin/reports/utilisation-heatmap/?zone_id={other.id}").get_data(
+        as_text=True)
+    assert 'id="report-table"' in page

@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from dataclasses import field
 from datetime import date
 
+import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
 from app.models import Branch
 from app.models import DepositEntryKind
+from app.models import Locker
 from app.models import LockerSize
 from app.models import PaymentMethod
 from app.models import RentalTerm
@@ -42,6 +44,9 @@ KINDS = ("text", "taka", "count", "percent", "days", "date")
 DATES, BRANCH, ZONE = "dates", "branch", "zone"
 # At most three years (and the leap days in them) in one report.
 MAX_DAYS = 366 * 3
+# A table longer than this is not drawn on a screen (nobody reads 5,000 rows there); it is
+# offered as a file, which a worker writes when it is long.
+SCREEN_ROWS = 1000
 VIEW_REPORTS = "reports-view"
 VIEW_PAYMENTS = "payments-view"
 TOTAL = _l("Total")
@@ -171,6 +176,9 @@ class Report:
     financial: bool
     filters: tuple
     build: object
+    # rows(params) → how many rows the table would have, for a report that can run to
+    # thousands (a locker per row): past SCREEN_ROWS it is offered as a file only.
+    rows: object = None
 
     @property
     def permissions(self):
@@ -190,6 +198,11 @@ class Report:
     def run(self, params):
         """The report's Table for `params` (a ReportParams)."""
         return self.build(params)
+
+    def too_long_for_a_screen(self, params):
+        """The rows it would have, when more than a screen shows (SCREEN_ROWS); else None."""
+        rows = self.rows(params) if self.rows is not None else 0
+        return rows if rows > SCREEN_ROWS else None
 
 
 SECTIONS = OrderedDict([
@@ -362,6 +375,15 @@ def _heatmap(params):
     return Table(columns, [(number, *cells) for _locker_id, number, cells in rows])
 
 
+def _lockers_in_scope(params):
+    stmt = sa.select(sa.func.count()).select_from(Locker)
+    if params.branch_id is not None:
+        stmt = stmt.where(Locker.branch_id == params.branch_id)
+    if params.zone_id is not None:
+        stmt = stmt.where(Locker.zone_id == params.zone_id)
+    return db.session.execute(stmt).scalar_one()
+
+
 def _utilisation(params):
     rows = [(row.period, row.occupied_days, row.usable_days, row.percent)
             for row in figures.utilisation(params.branch_id, params.start, params.end, by="month",
@@ -472,7 +494,7 @@ REPORTS = OrderedDict((report.key, report) for report in (
     Report("utilisation", _l("Utilisation by month"), "operational", False, _DATED_ZONED,
            _utilisation),
     Report("utilisation-heatmap", _l("Utilisation heatmap (locker × week)"), "operational", False,
-           _DATED_ZONED, _heatmap),
+           _DATED_ZONED, _heatmap, rows=_lockers_in_scope),
     Report("maintenance", _l("Maintenance per locker"), "operational", False, _DATED_ZONED,
            _maintenance),
     Report("lost-keys", _l("Lost keys per client"), "operational", False, _DATED, _lost_keys),

@@ -10,7 +10,8 @@
   var addSelect = document.getElementById("add-widget");
   var COLUMNS = {s: ["col-md-6", "col-xl-3"], m: ["col-md-6"], l: []};
   var FEED_EVERY = 10000;
-  var lang = document.documentElement.lang === "bn" ? "bn-BD" : "en";
+  // Numbers in the reader's digits and grouping (the user's language, not the browser's).
+  var lang = board.dataset.lang === "bn" ? "bn-BD" : "en";
 
   function showError(message) {
     errorBox.textContent = message;

@@ -4,7 +4,7 @@
   "use strict";
   var table = document.getElementById("my-exports");
   if (!table || !table.dataset.progressUrl) { return; }
-  var lang = document.documentElement.lang === "bn" ? "bn-BD" : "en";
+  var lang = table.dataset.lang === "bn" ? "bn-BD" : "en";
 
   function poll() {
     fetch(table.dataset.progressUrl, {credentials: "same-origin", cache: "no-store"})

@@ -1,0 +1,89 @@
+"""Every report at chain size (issue 13: "each report ≤ 1 s"), over HTTP as the Manager sees it.
+
+    .venv/bin/python bench/reports.py [--rounds 3] [--readme bench/README.md]
+    .venv/bin/python bench/reports.py --database-url sqlite:////tmp/copy.sqlite   # as it is
+
+On the chain data set (bench.chain_data; or a copy given with --database-url, used as
+it is), Locker desk under gunicorn as in production (bench.pages.start_locker_desk);
+the demo Manager (every branch, every report) opens each report of the catalogue
+(app.services.report_book) for this month so far (what a report opens with) and for
+the last twelve months, `rounds` times each; the time is from the call to the end of
+the page.
+"""
+
+import argparse
+import json
+import math
+import sys
+import time
+from datetime import date
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import pages  # noqa: E402
+
+TARGET_MS = 1000
+
+
+def _p95(values):
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def measure(base, rounds):
+    from app.services.report_book import REPORTS
+
+    session = pages.login_locker_desk(base, "manager@demo.local")
+    today = date.today()
+    year = f"start={(today - timedelta(days=364)):%d/%m/%Y}&end={today:%d/%m/%Y}"
+    results = {}
+    for key in REPORTS:
+        for label, query in (("this month", ""), ("12 months", year)):
+            times = []
+            for _round in range(rounds):
+                started = time.monotonic()
+                response = session.get(f"{base}/admin/reports/{key}/?{query}", timeout=600)
+                times.append((time.monotonic() - started) * 1000)
+                assert response.status_code == 200, (key, response.status_code)
+            results[f"{key} ({label})"] = times
+    return results
+
+
+def table(results):
+    rows = ["| report | p50 ms | p95 ms | target |", "|---|---|---|---|"]
+    for name, times in results.items():
+        p95 = _p95(times)
+        verdict = "met" if p95 <= TARGET_MS else f"missed: p95 {p95:.0f} > {TARGET_MS} ms"
+        rows.append(f"| {name} | {sorted(times)[len(times) // 2]:.0f} | {p95:.0f} | {verdict} |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv=None):
+    from bench.chain_data.build import PASSWORD_SALT
+    from bench.chain_data.build import ensure_dataset
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", default=None, help="a copy of the chain data, as it is")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--readme", default=str(ROOT / "bench" / "README.md"))
+    args = parser.parse_args(argv)
+    url = args.database_url or ensure_dataset()["database_url"]
+    base, stop = pages.start_locker_desk(url, password_salt=PASSWORD_SALT)
+    try:
+        results = measure(base, args.rounds)
+    finally:
+        stop()
+    rendered = table(results)
+    print(rendered)
+    (ROOT / "bench" / "reports.json").write_text(json.dumps(results, indent=1) + "\n")
+    if args.readme:
+        pages.update_readme(rendered, args.readme, name="reports", heading=(
+            f"Reports on {pages.redacted(url)}, as the Manager (every branch), {args.rounds} rounds "
+            "(`.venv/bin/python bench/reports.py`):\n\n"))
+
+
+if __name__ == "__main__":
+    main()
