@@ -167,3 +167,25 @@ def test_the_feed_shows_desk_actions_of_the_users_branch_as_they_happen(desk):
 def _register(branch, name, phone, by_user_id):
     return clients.register_client(branch_id=branch.id, full_name=name, phone=phone,
                                    by_user_id=by_user_id)
+
+
+def _save_in_a_second_tab(user_id, widgets):
+    from app.services import dashboard
+
+    saved = dashboard.save_layout(user_id, widgets, set(dashboard_view.WIDGETS))
+    return ",".join(item["key"] for item in saved)
+
+
+@pytest.mark.race
+def test_two_tabs_saving_a_first_arrangement_at_once_both_succeed_and_one_stays(app, desk):
+    """Both first saves insert the user's row at once: neither fails, the last one stays."""
+    from tests.races import race
+
+    user = desk.make_user(MANAGER)
+    first = [{"key": "lockers", "size": "l"}]
+    second = [{"key": "feed", "size": "m"}, {"key": "lockers", "size": "s"}]
+    outcomes = race(app, _save_in_a_second_tab, [(user.id, first), (user.id, second)])
+    assert sorted(outcomes) == ["feed,lockers", "lockers"], outcomes
+    db.session.expire_all()
+    kept = db.session.get(DashboardLayout, user.id).widgets
+    assert kept in (first, second)
