@@ -17,7 +17,6 @@ its branch has a worker count it again.
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -29,12 +28,6 @@ from bench import pages  # noqa: E402
 
 USERS = {"manager@demo.local": "Manager (every branch)", "desk@demo.local": "Front Desk (one branch)"}
 TARGET_MS = 200
-
-
-def _percentile(values, share):
-    """Nearest rank: the smallest value with at least `share` of the values at or below it."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
 def measure(base, email, rounds):
@@ -59,9 +52,9 @@ def table(results):
     rows = ["| user | request | p50 ms | p95 ms | max ms | target |", "|---|---|---|---|---|---|"]
     for email, times in results.items():
         for path, values in times.items():
-            p95 = _percentile(values, 0.95)
+            p95 = pages.nearest_rank(values, 0.95)
             verdict = "met" if p95 <= TARGET_MS else f"missed: p95 {p95:.0f} > {TARGET_MS} ms"
-            rows.append(f"| {USERS[email]} | `{path}` | {_percentile(values, 0.5):.0f} | "
+            rows.append(f"| {USERS[email]} | `{path}` | {pages.nearest_rank(values, 0.5):.0f} | "
                         f"{p95:.0f} | {max(values):.0f} | {verdict} |")
     return "\n".join(rows) + "\n"
 

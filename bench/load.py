@@ -115,6 +115,7 @@ if str(ROOT) not in sys.path:
 from bench.pages import BENCH_REDIS_URL  # noqa: E402
 from bench.pages import DEMO_PASSWORD  # noqa: E402
 from bench.pages import login_locker_desk  # noqa: E402
+from bench.pages import nearest_rank  # noqa: E402
 from bench.pages import redacted  # noqa: E402
 from bench.pages import start_locker_desk  # noqa: E402
 
@@ -631,10 +632,6 @@ def _path(url):
 
 # --- figures -------------------------------------------------------------------------------
 
-def _nearest_rank(ordered, share):
-    return ordered[max(0, math.ceil(len(ordered) * share) - 1)]
-
-
 def figures(samples):
     """count, errors, refusals and p50 / p95 / max ms of answered requests."""
     answered = sorted(ms for _s, _k, status, ms, _e, _o in samples if status is not None)
@@ -642,7 +639,7 @@ def figures(samples):
               "refused": sum(1 for sample in samples if (sample[5] or "").startswith("refused"))}
     if answered:
         result.update(p50_ms=round(statistics.median(answered), 1),
-                      p95_ms=round(_nearest_rank(answered, 0.95), 1), max_ms=round(answered[-1], 1))
+                      p95_ms=round(nearest_rank(answered, 0.95), 1), max_ms=round(answered[-1], 1))
     return result
 
 

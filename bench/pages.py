@@ -249,6 +249,12 @@ def _get(session, url):
     return (time.perf_counter() - started) * 1000, response.status_code, len(body)
 
 
+def nearest_rank(values, share):
+    """The smallest of `values` with at least `share` of them at or below it (p95: 0.95)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
 def summarize(samples, url):
     """p50 / p95 (nearest rank) / max ms and bytes of one side's samples of one page."""
     good = [(ms, size) for ms, status, size in samples if status == 200]
@@ -258,7 +264,7 @@ def summarize(samples, url):
     if good:
         times = sorted(ms for ms, _size in good)
         summary.update(p50_ms=round(statistics.median(times), 2),
-                       p95_ms=round(times[math.ceil(len(times) * 0.95) - 1], 2),
+                       p95_ms=round(nearest_rank(times, 0.95), 2),
                        max_ms=round(times[-1], 2),
                        bytes=int(statistics.median(size for _ms, size in good)))
     return summary

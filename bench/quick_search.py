@@ -24,6 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.pages import nearest_rank  # noqa: E402
+
 KINDS = (("name", 50), ("phone", 40), ("tail", 40), ("locker", 40), ("key tag", 30))
 FRAGMENTS = ["karim", "akter", "rahm", "nasr", "tanv", "hoss", "sultana", "islam", "jahid",
              "fatema", "chowdh", "uddin", "mitu", "sabbir ahm", "rokeya beg", "zahid", "haque"]
@@ -47,11 +49,6 @@ def _queries(rng, phones, numbers, tags, count):
     return mix[:count]
 
 
-def _percentile(values, share):
-    ordered = sorted(values)
-    return ordered[max(0, int(len(ordered) * share + 0.5) - 1)]
-
-
 def _measure(browser, queries):
     timings = {}
     for kind, text in queries:
@@ -65,7 +62,7 @@ def _measure(browser, queries):
     for kind in [k for k, _ in KINDS] + ["all"]:
         values = timings[kind]
         print(f"{kind:<12}{len(values):>5}{statistics.median(values):>9.1f}"
-              f"{_percentile(values, 0.95):>9.1f}{max(values):>9.1f}")
+              f"{nearest_rank(values, 0.95):>9.1f}{max(values):>9.1f}")
 
 
 def main():

@@ -13,7 +13,6 @@ the page.
 
 import argparse
 import json
-import math
 import sys
 import time
 from datetime import date
@@ -26,11 +25,6 @@ sys.path.insert(0, str(ROOT))
 from bench import pages  # noqa: E402
 
 TARGET_MS = 1000
-
-
-def _p95(values):
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
 def measure(base, rounds):
@@ -55,9 +49,9 @@ def measure(base, rounds):
 def table(results):
     rows = ["| report | p50 ms | p95 ms | target |", "|---|---|---|---|"]
     for name, times in results.items():
-        p95 = _p95(times)
+        p95 = pages.nearest_rank(times, 0.95)
         verdict = "met" if p95 <= TARGET_MS else f"missed: p95 {p95:.0f} > {TARGET_MS} ms"
-        rows.append(f"| {name} | {sorted(times)[len(times) // 2]:.0f} | {p95:.0f} | {verdict} |")
+        rows.append(f"| {name} | {pages.nearest_rank(times, 0.5):.0f} | {p95:.0f} | {verdict} |")
     return "\n".join(rows) + "\n"
 
 
