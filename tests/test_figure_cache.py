@@ -71,3 +71,12 @@ def test_without_redis_every_view_counts(desk):
     clients.register_client(branch_id=branch.id, full_name="Rahim Two", phone="+8801712000013",
                             by_user_id=None)
     assert figure_cache.read("test_clients_named", branch.id, prefix="Rahim") == (2, None)
+
+
+def test_a_kept_figure_an_older_release_wrote_is_counted_again(desk):
+    branch = desk.make_branch()
+    desk.make_client(branch=branch, name="Rahim One")
+    key = figure_cache._value_key("test_clients_named", branch.id, {"prefix": "Rahim"})
+    rq.connection.set(key, b"\x80\x04not a pickle of this release")
+    assert figure_cache.read("test_clients_named", branch.id, prefix="Rahim")[0] == 1
+    assert counted == [branch.id]

@@ -71,12 +71,24 @@ def read(name, branch_id=None, **args):
     except RedisError as exc:
         log.warning("Figures are counted in the request: Redis is not reachable (%s)", exc)
         return compute(branch_id, **args), None
-    if stored is not None:
-        kept = pickle.loads(stored)  # written by this app only, into its own Redis
+    kept = _unpickled(stored)
+    if kept is not None:
         if kept["version"] != version or utcnow() - kept["at"] > FRESH_FOR:
             _refresh_later(name, branch_id, args)
         return kept["value"], kept["at"]
     return _count(name, branch_id, args, version), utcnow()
+
+
+def _unpickled(stored):
+    """The kept entry, or None when there is none or an older release of the app wrote it in a
+    shape this one cannot read (it is then counted again)."""
+    if stored is None:
+        return None
+    try:
+        return pickle.loads(stored)  # written by this app only, into its own Redis
+    except Exception as exc:
+        log.warning("A kept figure could not be read (%s); counting it again", exc)
+        return None
 
 
 def _count(name, branch_id, args, version):
