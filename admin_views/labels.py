@@ -56,6 +56,7 @@ COLUMN_LABELS = {
     "price_poisha": _l("Price"),
     "created_by": _l("Created by"),
     "amount_poisha": _l("Amount"),
+    "owed_poisha": _l("Still owed"),
     "method": _l("Method"),
     "reference": _l("Reference"),
     "paid_at": _l("Paid at"),

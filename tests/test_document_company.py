@@ -21,7 +21,10 @@ from app.services import settings
 from app.services import uploads
 from tests.pdf_helpers import pdf_text
 
-pytestmark = pytest.mark.slow
+# Screens, pages and files: the same SQL on every database. PostgreSQL stands for the
+# server databases (its strict types catch what SQLite lets pass); MariaDB runs the
+# tests of the services and their SQL, which the CI's time allows on all three.
+pytestmark = [pytest.mark.slow, pytest.mark.databases("sqlite", "postgresql")]
 PLACEHOLDER = "Locker desk gym"
 
 

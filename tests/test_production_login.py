@@ -7,10 +7,16 @@ install serves, token by token, as a browser would.
 import re
 
 import pyotp
+import pytest
 
 from app.extensions import db
 from app.models import User
 from tests.factories import PASSWORD
+
+# Screens, pages and files: the same SQL on every database. PostgreSQL stands for the
+# server databases (its strict types catch what SQLite lets pass); MariaDB runs the
+# tests of the services and their SQL, which the CI's time allows on all three.
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
 
 
 def https_browser(app):

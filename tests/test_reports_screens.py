@@ -26,6 +26,11 @@ from app.services.access import FRONT_DESK
 from app.services.access import MANAGER
 from tests.test_figures import story  # noqa: F401  (the fixture)
 
+# Screens, pages and files: the same SQL on every database. PostgreSQL stands for the
+# server databases (its strict types catch what SQLite lets pass); MariaDB runs the
+# tests of the services and their SQL, which the CI's time allows on all three.
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
+
 MARCH = "start=01/03/2026&end=31/03/2026"
 
 

@@ -5,6 +5,8 @@ How readable each mode is, is measured in a real browser: tests/browser/test_the
 
 import re
 
+import pytest
+
 from app.extensions import db
 from app.models import ActivityAction
 from app.models import ActivityLog
@@ -13,6 +15,11 @@ from app.models.users import Theme
 from tests.test_production_login import csrf_token
 from tests.test_production_login import https_browser
 from tests.test_production_login import log_in
+
+# Screens, pages and files: the same SQL on every database. PostgreSQL stands for the
+# server databases (its strict types catch what SQLite lets pass); MariaDB runs the
+# tests of the services and their SQL, which the CI's time allows on all three.
+pytestmark = pytest.mark.databases("sqlite", "postgresql")
 
 FLATLY = "vendor/bootswatch-flatly/bootstrap.min.css"
 DARKLY = "vendor/bootswatch-darkly/bootstrap.min.css"

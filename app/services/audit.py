@@ -55,6 +55,8 @@ SECRET_FIELDS = {"password", "tf_totp_secret", "us_totp_secrets", "fs_uniquifier
 NOISE_FIELDS = {"created_at", "updated_at", "update_datetime", "last_login_at",
                 "current_login_at", "last_login_ip", "current_login_ip", "login_count",
                 "failed_login_count",
+                # What an invoice still owes: kept from its payments and refunds, which are logged.
+                "owed_poisha",
                 # A gateway attempt's checks and calls: its own ledger keeps them in full.
                 "exchanges", "checks", "next_check_at", "refund_started_at"}
 MASK = "••••"
