@@ -13,14 +13,18 @@ run: $(VENV)/.installed translations system-packages
 	$(BIN)/flask demo-data --if-empty
 	$(BIN)/flask serve
 
+# Two processes: one takes the PostgreSQL tests, the other the MariaDB ones, and both share
+# the SQLite ones (tests/conftest.py schedules them so); on two cores this halves the wait.
+PARALLEL := --numprocesses 2
+
 test: $(VENV)/.installed-tests translations system-packages browser-packages
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL)
 
 # The tier to run while working: SQLite only, no browser, no multi-process races (about a minute).
 test-fast: $(VENV)/.installed-tests translations system-packages
 	$(BIN)/ruff check .
-	TEST_DATABASES=sqlite $(BIN)/python -m pytest -m "not race and not browser and not slow"
+	TEST_DATABASES=sqlite $(BIN)/python -m pytest $(PARALLEL) -m "not race and not browser and not slow"
 
 lint: $(VENV)/.installed-tests
 	$(BIN)/ruff check .

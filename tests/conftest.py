@@ -19,7 +19,12 @@ from tests.factories import Desk
 # The SMTP server and the providers' protocol servers (fixtures smtp, sms, whatsapp).
 pytest_plugins = ["tests.messaging"]
 
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# `make test` runs the suite in two processes (pytest-xdist); each gets a Redis database
+# of its own (15, 14, …), as each gets its own SQLite file.
+_WORKER_INDEX = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
+_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+_REDIS_BASE, _, _REDIS_DB = _REDIS_URL.rpartition("/")
+TEST_REDIS_URL = f"{_REDIS_BASE}/{int(_REDIS_DB) - _WORKER_INDEX}"
 # Encrypts the secrets in the settings (a Fernet key; tests only).
 TEST_SETTINGS_KEY = "dGVzdC1zZXR0aW5ncy1rZXktMzItYnl0ZXMtbG9uZyE="
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -49,6 +54,27 @@ def pytest_collection_modifyitems(config, items):
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = kept
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist, every test on a server database runs in one process.
+
+    Each server has a single `test` database, so its tests must not run in two
+    processes at once: they form one unit of work, as a module does under
+    `--dist loadscope`. SQLite tests (each process has a file of its own) and
+    tests of no database go one by one to whichever process is free.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneProcessPerServer(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            parameters = nodeid.rpartition("[")[2].rstrip("]").split("-") if "[" in nodeid else ()
+            for backend in databases.SERVER_URLS:
+                if backend in parameters:
+                    return backend
+            return nodeid
+
+    return OneProcessPerServer(config, log)
 
 
 def pytest_report_header(config):
