@@ -1,4 +1,6 @@
-"""Locker analytics page (SPEC L5)."""
+"""Locker analytics page (SPEC L5): the figures of the reports, for the last year at a glance."""
+
+from datetime import timedelta
 
 from flask import request
 from flask_admin import expose
@@ -7,7 +9,10 @@ from flask_babel import lazy_gettext as _l
 from admin_views.base import SecuredView
 from admin_views.base import user_branch_id
 from admin_views.menu import LOCKERS
-from app.services import analytics
+from app.services import clock
+from app.services import figures
+
+BUSIEST = 20
 
 
 class LockerAnalyticsView(SecuredView):
@@ -20,12 +25,19 @@ class LockerAnalyticsView(SecuredView):
         months = request.args.get("months", default=6, type=int)
         months = min(max(months, 1), 36)
         branch_id = user_branch_id()
-        average_turnover, busiest = analytics.turnover(branch_id)
+        today = clock.branch_today(branch_id)
+        year_ago = today - timedelta(days=365)
+        turnover = figures.turnover(branch_id, year_ago, today)
+        average_turnover = round(sum(row.clients for row in turnover) / len(turnover), 2) \
+            if turnover else 0
+        idle_since = clock.day_start_utc(today - timedelta(days=30 * months),
+                                         clock.branch_timezone(branch_id))
         return self.render(
             "admin/locker_analytics.html",
-            time_on_locker=analytics.time_on_locker(branch_id),
-            average_turnover=average_turnover, busiest=busiest,
-            idle=analytics.never_rented(branch_id, months), months=months,
+            time_on_locker=figures.average_rental_length(branch_id, year_ago, today),
+            average_turnover=average_turnover,
+            busiest=[row for row in turnover if row.clients][:BUSIEST],
+            idle=figures.lockers_never_rented(branch_id, since=idle_since), months=months,
         )
 
 

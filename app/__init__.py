@@ -38,6 +38,7 @@ def create_app(config=None):
     from app.services import audit  # noqa: F401  (registers the activity-log hooks)
     from app.services import billing
     from app.services import client_search
+    from app.services import day_figures
     from app.services import events
     from app.services import figure_cache
     from app.services import notifications
@@ -58,6 +59,7 @@ def create_app(config=None):
     events.install_listeners()
     client_search.install_listeners()
     billing.install_listeners()
+    day_figures.install_listeners()
     figure_cache.install_listeners()
     notifications.install_listeners()
     init_i18n(app)

@@ -1,5 +1,5 @@
 """Command-line tasks: `flask serve`, `flask worker`, `flask demo-data`, `flask create-admin`,
-`flask backup create|list|verify|restore`,
+`flask backup create|list|verify|restore`, `flask count-days`,
 and rotating the sign-in secrets."""
 
 import sys
@@ -18,6 +18,7 @@ from app.extensions import security
 from app.models import User
 from app.services import backups
 from app.services import client_search
+from app.services import day_figures
 from app.services import demo
 from app.services import login_secrets
 from app.services import message_templates
@@ -168,6 +169,14 @@ def rotate_settings_key():
         raise click.ClickException(
             f"{exc} comes from the environment: put a new key first there.") from exc
     click.echo(f"Settings key rotated; {count} secret(s) re-encrypted.")
+
+
+@bp.cli.command("count-days")
+@click.option("--branch", "branch_id", type=int, help="Only this branch (its id).")
+def count_days(branch_id):
+    """Count the days that are over for the reports, until done (the worker does it every ten minutes)."""
+    done = day_figures.count_days(branch_id)
+    click.echo("Every day that is over is counted." if done else "Counting stopped early.")
 
 
 backup_cli = click.Group("backup", help="Back up the database and uploads; list and check archives.")

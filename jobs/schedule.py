@@ -10,6 +10,7 @@ from jobs.backups import backup_if_due
 from jobs.events import dispatch_undelivered_events
 from jobs.exports import send_scheduled_reports
 from jobs.exports import tidy_exports
+from jobs.maintenance import count_days
 from jobs.maintenance import cron_heartbeat
 from jobs.maintenance import refresh_planner_statistics
 from jobs.notifications import send_due_notifications
@@ -43,10 +44,13 @@ cron.register(sweep_reminders, "default", cron="5 * * * *", name="reminders")
 cron.register(send_manager_digests, "notifications", cron="0 2 * * *", name="manager-digest")
 # 03:30 in Dhaka (21:30 UTC): clients whose deletion request is due are anonymised, out of hours.
 cron.register(anonymise_due_clients, "maintenance", cron="30 21 * * *", name="privacy-anonymise")
-# 04:00 in Dhaka (22:00 UTC): fresh planner statistics of the tables that grow (searches and
-# lists are answered from indexes only while the database knows how large the tables are).
 cron.register(tidy_exports, "maintenance", cron="20 * * * *", name="tidy-exports")
 cron.register(send_scheduled_reports, "notifications", interval=300, job_timeout=1800,
               name="scheduled-reports")
+# The days that are over, counted once for the year-long reports; soon after midnight, and
+# again soon after a correction reached back into counted days.
+cron.register(count_days, "maintenance", interval=600, job_timeout=600, name="count-days")
+# 04:00 in Dhaka (22:00 UTC): fresh planner statistics of the tables that grow (searches and
+# lists are answered from indexes only while the database knows how large the tables are).
 cron.register(refresh_planner_statistics, "maintenance", cron="0 22 * * *", job_timeout=3600,
               name="planner-statistics")

@@ -1,5 +1,9 @@
-"""Locker analytics: time on locker, turnover, lockers nobody rents (SPEC L5)."""
+"""Locker analytics: time on locker, turnover, lockers nobody rents (SPEC L5).
 
+The page shows the reports' figures (app.services.figures) for the last year.
+"""
+
+import re
 from datetime import timedelta
 
 from app.extensions import db
@@ -7,7 +11,6 @@ from app.models import Rental
 from app.models import RentalStatus
 from app.models import RentalTerm
 from app.models import utcnow
-from app.services import analytics
 
 
 def _rent(locker, client, started_days_ago, days, status=RentalStatus.RELEASED):
@@ -28,13 +31,27 @@ def test_time_turnover_and_idle_lockers_add_up(desk):
     _rent(busy, second, 50, 10)
     _rent(busy, second, 20, 10, status=RentalStatus.CANCELLED)  # never counted
     db.session.commit()
-    with desk.app.test_request_context():
-        assert analytics.time_on_locker() == [("Men", 2, 20.0, 30)]
-        average, busiest = analytics.turnover()
-        assert average == 1.0 and busiest == [("M-001", "Men", 2)]
-        assert [locker.number for locker in analytics.never_rented(months=6)] == ["M-002"]
-        assert [locker.number for locker in analytics.never_rented(months=1)] == ["M-001", "M-002"]
+    page = desk.login_as("Manager").get("/admin/locker_analytics/?months=6").get_data(as_text=True)
+    # Time on locker: two rentals in Men, 20 days on average, the longest 30.
+    assert _cells(page, "time-on-locker") == [["Men", "2", "20", "30"]]
+    # Turnover: M-001 had two clients, M-002 none: one per locker on average.
+    assert _cells(page, "busiest") == [["M-001", "Men", "2"]]
+    assert '<strong id="average-turnover">1</strong>' in page
+    assert ">M-002</a>" in _between(page, '<p id="idle">', "</p>")
+    assert ">M-001</a>" not in _between(page, '<p id="idle">', "</p>")
+    last_month = desk.login_as("Manager").get("/admin/locker_analytics/?months=1").get_data(
+        as_text=True)
+    assert ">M-001</a>" in _between(last_month, '<p id="idle">', "</p>")
     assert idle.id
+
+
+def _between(page, start, end):
+    return page.split(start, 1)[1].split(end, 1)[0]
+
+
+def _cells(page, table_id):
+    body = _between(page, f'id="{table_id}"', "</tbody>").split("<tbody>", 1)[1]
+    return [re.findall(r"<td[^>]*>([^<]*)</td>", row) for row in body.split("</tr>") if "<td" in row]
 
 
 def test_the_analytics_page_is_for_report_readers(desk):

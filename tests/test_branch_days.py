@@ -20,7 +20,7 @@ from app.models import Rental
 from app.models import RentalStatus
 from app.models import RentalTerm
 from app.services import clock
-from app.services import reports
+from app.services import figures
 
 # 17 March 2026, 00:30 in Dhaka, and 16 March, 23:30 in Dhaka, as naive UTC.
 JUST_AFTER_MIDNIGHT = datetime(2026, 3, 16, 18, 30)
@@ -111,7 +111,7 @@ def test_the_expiring_card_counts_and_links_to_the_same_branch_days(app, desk):
     # 00:30 on the 8th day in Dhaka is still the 7th day in UTC: not in the week at the branch.
     _rental(desk, "LATE-2", after_the_week + timedelta(minutes=30))
     _rental(desk, "LATE-3", after_the_week - timedelta(days=2), status=RentalStatus.RELEASED)
-    assert reports.expiring_soon_count() == 1
+    assert [row.locker_number for row in figures.expiring_this_week()] == ["LATE-1"]
     browser = desk.login_as("Manager")
     page = browser.get("/admin/").get_data(as_text=True)
     assert re.search(r'data-figure="expiring">\s*1\s*<', page)

@@ -29,6 +29,10 @@ from app.models.clients import Tag
 from app.models.clients import TermsSignature
 from app.models.clients import TermsVersion
 from app.models.dashboards import DashboardLayout
+from app.models.day_figures import BranchDay
+from app.models.day_figures import DaysCounted
+from app.models.day_figures import LockerWeek
+from app.models.day_figures import TermsDay
 from app.models.deposits import DepositEntry
 from app.models.deposits import DepositEntryKind
 from app.models.deposits import DepositsHeld
@@ -84,6 +88,10 @@ from app.models.waitlist import WaitlistEntry
 from app.models.waitlist import WaitlistStatus
 
 __all__ = [
+    "BranchDay",
+    "DaysCounted",
+    "LockerWeek",
+    "TermsDay",
     "Gateway",
     "GatewayStatus",
     "GatewayTransaction",

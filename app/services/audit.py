@@ -24,14 +24,18 @@ from sqlalchemy.orm import Session
 from app.extensions import db
 from app.models import ActivityAction
 from app.models import ActivityLog
+from app.models import BranchDay
 from app.models import ClientSearchKey
 from app.models import DashboardLayout
+from app.models import DaysCounted
 from app.models import DepositsHeld
 from app.models import DomainEvent
 from app.models import ExportFile
+from app.models import LockerWeek
 from app.models import Notification
 from app.models import PasswordHistory
 from app.models import StaffSession
+from app.models import TermsDay
 from app.models import User
 from app.models import WebAuthn
 from app.models import utcnow
@@ -47,7 +51,10 @@ UNAUDITED_MODELS = (ActivityLog, WebAuthn, DomainEvent, StaffSession, PasswordHi
                     Notification, ClientSearchKey, DepositsHeld,
                     # Each user's own files (asking for one is logged as a download) and
                     # their own dashboard's arrangement: no business data.
-                    ExportFile, DashboardLayout)
+                    ExportFile, DashboardLayout,
+                    # Counts of days that are over, made from the rentals and locker statuses
+                    # that are logged (app.services.day_figures).
+                    LockerWeek, BranchDay, TermsDay, DaysCounted)
 # Logged as changed, but never with their values (a gateway attempt's calls: its ledger has them).
 SECRET_FIELDS = {"password", "tf_totp_secret", "us_totp_secrets", "fs_uniquifier",
                  "fs_webauthn_user_handle", "mf_recovery_codes", "exchanges"}

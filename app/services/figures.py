@@ -40,6 +40,7 @@ top payers):
   See deposit_ledger().
 """
 
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
 from dataclasses import field
@@ -49,6 +50,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import aliased
 
 from app.extensions import db
 from app.models import Branch
@@ -74,13 +76,16 @@ from app.models import TicketStatus
 from app.models import Zone
 from app.models.base import local_name
 from app.models.clients import client_tags
+from app.models.day_figures import BranchDay
+from app.models.day_figures import DaysCounted
+from app.models.day_figures import LockerWeek
+from app.models.day_figures import TermsDay
 from app.services import billing
 from app.services import clock
 from app.services import handover
 from app.services import rentals as rentals_service
 from app.services import reports
 from app.services import settings
-from app.services.analytics import COUNTED as RENTED
 
 PERIODS = ("day", "week", "month", "year")
 # The longest one rental row can run: a custom term of 730 days (yearly is 365); a renewal is
@@ -90,6 +95,8 @@ MAX_TERM = timedelta(days=731)
 # app.services.reports.occupancy_percent, which computes the percentage itself.
 TAKEN = (LockerStatus.ASSIGNED, LockerStatus.RESERVED, LockerStatus.EXPIRED)
 OUT_OF_USE = (LockerStatus.MAINTENANCE, LockerStatus.OUT_OF_SERVICE)
+# Rentals that held a locker (reservations and cancelled rentals never did).
+RENTED = (RentalStatus.ACTIVE, RentalStatus.EXPIRED, RentalStatus.RELEASED, RentalStatus.ABANDONED)
 # Rentals holding a locker now whose term may still be renewed.
 HOLDING_TERMS = (RentalStatus.ACTIVE, RentalStatus.EXPIRED)
 # IN lists are sent in slices of this many ids (SQLite and MariaDB limit a statement's size).
@@ -930,9 +937,14 @@ class LockerRef:
     zone_name: str
 
 
-def lockers_never_rented(branch_id=None, zone_id=None):
-    """[LockerRef] of lockers never rented (reservations that lapsed do not count), by number."""
+def lockers_never_rented(branch_id=None, zone_id=None, since=None):
+    """[LockerRef] of lockers never rented (reservations that lapsed do not count), by number.
+
+    With `since` (naive UTC): no rental started since then.
+    """
     rented = sa.exists().where(Rental.locker_id == Locker.id, Rental.status.in_(RENTED))
+    if since is not None:
+        rented = rented.where(Rental.starts_at >= since)
     stmt = _scoped(sa.select(Locker.id, Locker.number, Locker.zone_id).where(~rented),
                    Locker.branch_id, None if branch_id is None else [branch_id])
     if zone_id is not None:
@@ -1098,20 +1110,70 @@ class Utilised:
     percent: float | None
 
 
-def _utilisation_parts(branch_id, start, end, by, zone_id):
-    """Yields (spans, {locker id: [occupied seconds per span]}, {locker id: [usable …]}, numbers)."""
+def locker_time(timezone_name, branch_ids, start, end, by, zone_id):
+    """Locker time of the branches `branch_ids` (one timezone) on `start`…`end`, counted live.
+
+    (spans, {locker id: [rented seconds per span]}, {locker id: [usable seconds per span]},
+    {locker id: number}), or None when the range is empty.
+    """
     now = clock.now()
-    for timezone_name, branch_ids in _branch_groups(branch_id):
-        spans = periods(start, end, by, timezone_name)
-        if not spans:
-            continue
-        lo, hi = spans[0].starts_at, spans[-1].ends_at
-        usable, numbers = _usable(branch_ids, zone_id, lo, hi, now)
-        occupied = _occupied(branch_ids, zone_id, lo, hi, now)
-        used = {locker_id: _seconds_in(_intersect(occupied.get(locker_id, []), intervals), spans)
-                for locker_id, intervals in usable.items()}
-        open_ = {locker_id: _seconds_in(intervals, spans) for locker_id, intervals in usable.items()}
-        yield spans, used, open_, numbers
+    spans = periods(start, end, by, timezone_name)
+    if not spans:
+        return None
+    lo, hi = spans[0].starts_at, spans[-1].ends_at
+    usable, numbers = _usable(branch_ids, zone_id, lo, hi, now)
+    occupied = _occupied(branch_ids, zone_id, lo, hi, now)
+    used = {locker_id: _seconds_in(_intersect(occupied.get(locker_id, []), intervals), spans)
+            for locker_id, intervals in usable.items()}
+    open_ = {locker_id: _seconds_in(intervals, spans) for locker_id, intervals in usable.items()}
+    return spans, used, open_, numbers
+
+
+# --- days already counted (app.services.day_figures) ---------------------------------------------
+
+def _counted_split(column, branch_ids, start, end):
+    """(last day of `start`…`end` to read from the counted days, or None;
+    first day to count live, or None): the counted days are those every branch asked
+    about has counted (DaysCounted.time_through or .terms_through)."""
+    stmt = sa.select(sa.func.min(getattr(DaysCounted, column)), sa.func.count())
+    if branch_ids is None:
+        wanted = db.session.execute(sa.select(sa.func.count()).select_from(Branch)).scalar_one()
+    else:
+        wanted = len(branch_ids)
+        stmt = stmt.where(DaysCounted.branch_id.in_(branch_ids))
+    through, found = db.session.execute(stmt).one()
+    if through is None or found < wanted or through < start:
+        return None, start
+    last = min(through, end)
+    return last, (last + timedelta(days=1) if last < end else None)
+
+
+def _counted_time(branch_ids, first, last):
+    """[(day, rented seconds, usable seconds)] of the counted days `first`…`last`, all lockers."""
+    stmt = _scoped(sa.select(BranchDay.day, sa.func.sum(BranchDay.occupied_seconds),
+                             sa.func.sum(BranchDay.usable_seconds))
+                   .where(BranchDay.day >= first, BranchDay.day <= last)
+                   .group_by(BranchDay.day), BranchDay.branch_id, branch_ids)
+    return [(day, int(rented or 0), int(open_seconds or 0))
+            for day, rented, open_seconds in db.session.execute(stmt)]
+
+
+def _counted_weeks(branch_ids, start, end):
+    """(first Monday, last Sunday) of the whole weeks of `start`…`end` counted per locker, or None."""
+    counted_to, _live_from = _counted_split("time_through", branch_ids, start, end)
+    if counted_to is None:
+        return None
+    first_monday = start + timedelta(days=(7 - start.weekday()) % 7)
+    last_sunday = counted_to - timedelta(days=(counted_to.weekday() + 1) % 7)
+    return (first_monday, last_sunday) if first_monday < last_sunday else None
+
+
+def _lockers_in(branch_ids, zone_id):
+    """{locker id: number} of the lockers there now."""
+    stmt = _scoped(sa.select(Locker.id, Locker.number), Locker.branch_id, branch_ids)
+    if zone_id is not None:
+        stmt = stmt.where(Locker.zone_id == zone_id)
+    return dict(db.session.execute(stmt).all())
 
 
 def _percent(part, whole):
@@ -1124,32 +1186,75 @@ def utilisation(branch_id, start, end, by="day", zone_id=None):
     Occupied time runs from a rental's start until it stopped holding its locker
     (released, abandoned, or still holding: until now); a rental spanning several
     periods counts in each for the part it overlaps. Usable time is locker time
-    outside Maintenance and Out of service. Time after now is neither.
+    outside Maintenance and Out of service. Time after now is neither. Days the
+    worker has counted are added up from what it kept; the rest are counted here.
     """
     used = defaultdict(float)
     usable = defaultdict(float)
-    keys = []
-    for spans, per_locker_used, per_locker_usable, _numbers in _utilisation_parts(
-            branch_id, start, end, by, zone_id):
-        keys = [span.key for span in spans]
-        for seconds in per_locker_used.values():
-            for span, value in zip(spans, seconds, strict=True):
-                used[span.key] += value
-        for seconds in per_locker_usable.values():
-            for span, value in zip(spans, seconds, strict=True):
-                usable[span.key] += value
+    keys = [span.key for span in periods(start, end, by)]
+    for timezone_name, branch_ids in _branch_groups(branch_id):
+        # A zone is part of one branch: small enough to count live.
+        counted_to, live_from = (_counted_split("time_through", branch_ids, start, end)
+                                 if zone_id is None else (None, start))
+        if counted_to is not None:
+            for day, rented, open_seconds in _counted_time(branch_ids, start, counted_to):
+                used[_period_key(day, by)] += rented
+                usable[_period_key(day, by)] += open_seconds
+        parts = live_from and locker_time(timezone_name, branch_ids, live_from, end, by, zone_id)
+        if parts:
+            spans, per_locker_used, per_locker_usable, _numbers = parts
+            for seconds in per_locker_used.values():
+                for span, value in zip(spans, seconds, strict=True):
+                    used[span.key] += value
+            for seconds in per_locker_usable.values():
+                for span, value in zip(spans, seconds, strict=True):
+                    usable[span.key] += value
     return [Utilised(key, round(used[key] / DAY_SECONDS, 2), round(usable[key] / DAY_SECONDS, 2),
                      _percent(used[key], usable[key])) for key in keys]
 
 
 def utilisation_by_locker(branch_id, start, end, by="week", zone_id=None):
-    """(period keys, [(locker id, number, [percent or None per period])]): the heatmap's cells."""
-    keys, rows = [], []
-    for spans, used, usable, numbers in _utilisation_parts(branch_id, start, end, by, zone_id):
-        keys = [span.key for span in spans]
-        for locker_id, number in numbers.items():
-            rows.append((locker_id, number, [_percent(u, w) for u, w in
-                                             zip(used[locker_id], usable[locker_id], strict=True)]))
+    """(period keys, [(locker id, number, [percent or None per period])]): the heatmap's cells.
+
+    Whole weeks the worker has counted are added up per locker in the database;
+    the rest (a part week at either end, the weeks since) are counted here.
+    """
+    keys = [span.key for span in periods(start, end, by)]
+    used = defaultdict(lambda: defaultdict(float))
+    usable = defaultdict(lambda: defaultdict(float))
+    numbers = {}
+    for timezone_name, branch_ids in _branch_groups(branch_id):
+        weeks = _counted_weeks(branch_ids, start, end) if by == "week" else None
+        live = [(start, end)]
+        if weeks is not None:
+            first_monday, last_sunday = weeks
+            numbers.update(_lockers_in(branch_ids, zone_id))
+            stmt = _scoped(sa.select(LockerWeek.locker_id, LockerWeek.week, LockerWeek.occupied_seconds,
+                                     LockerWeek.usable_seconds)
+                           .where(LockerWeek.week >= first_monday, LockerWeek.week <= last_sunday),
+                           LockerWeek.branch_id, branch_ids)
+            if zone_id is not None:
+                stmt = stmt.join(Locker, LockerWeek.locker_id == Locker.id).where(
+                    Locker.zone_id == zone_id)
+            for locker_id, week, rented, open_seconds in db.session.execute(stmt):
+                used[locker_id][week] += rented
+                usable[locker_id][week] += open_seconds
+            live = [(first, last) for first, last in (
+                (start, first_monday - timedelta(days=1)), (last_sunday + timedelta(days=1), end))
+                if first <= last]
+        for first, last in live:
+            parts = locker_time(timezone_name, branch_ids, first, last, by, zone_id)
+            if not parts:
+                continue
+            spans, per_locker_used, per_locker_usable, found = parts
+            numbers.update(found)
+            for locker_id, seconds in per_locker_usable.items():
+                for span, open_seconds, rented in zip(spans, seconds, per_locker_used[locker_id],
+                                                      strict=True):
+                    used[locker_id][span.key] += rented
+                    usable[locker_id][span.key] += open_seconds
+    rows = [(locker_id, number, [_percent(used[locker_id][key], usable[locker_id][key])
+                                 for key in keys]) for locker_id, number in numbers.items()]
     return keys, sorted(rows, key=lambda row: (row[1], row[0]))
 
 
@@ -1200,40 +1305,62 @@ def renewal_rate(branch_id, start, end):
     later than the grace period (settings "grace_period_days") after it ended: a
     client who moved lockers stayed. A term is counted once decided: renewed, or
     its grace period over. Reservations and cancelled rentals are not terms.
+    Days the worker has counted (their terms all decided) are added up from what
+    it kept; the rest are counted here (terms_by_day).
     """
-    now = clock.now()
-    grace = _grace()
     ended = renewed = 0
     for timezone_name, branch_ids in _branch_groups(branch_id):
-        lo, hi = _utc_range(start, end, timezone_name)
-        stmt = _scoped(sa.select(Rental.id, Rental.client_id, Rental.starts_at, Rental.ends_at,
-                                 Rental.ended_at)
-                       .where(Rental.status.in_(RENTED), Rental.days > 0,
-                              Rental.ends_at >= lo, Rental.ends_at < hi + MAX_TERM),
-                       Rental.branch_id, branch_ids)
-        terms = [row for row in db.session.execute(stmt)
-                 if lo <= _term_end(row) < hi and _term_end(row) <= now]
-        if not terms:
-            continue
-        continued = _renewed_ids([row.id for row in terms])
-        later = defaultdict(list)
-        for chunk in _chunks({row.client_id for row in terms}):
-            for client_id, started in db.session.execute(_scoped(
-                    sa.select(Rental.client_id, Rental.starts_at)
-                    .where(Rental.client_id.in_(chunk), Rental.status.in_(RENTED),
-                           Rental.starts_at >= lo - MAX_TERM),
-                    Rental.branch_id, branch_ids)):
-                later[client_id].append(started)
-        for row in terms:
-            window_end = _term_end(row) + grace
-            stayed = row.id in continued or any(
-                row.starts_at < started <= window_end for started in later[row.client_id])
-            if stayed:
-                renewed += 1
-                ended += 1
-            elif window_end <= now:
-                ended += 1
+        counted_to, live_from = _counted_split("terms_through", branch_ids, start, end)
+        if counted_to is not None:
+            kept_ended, kept_renewed = db.session.execute(_scoped(
+                sa.select(sa.func.coalesce(sa.func.sum(TermsDay.ended), 0),
+                          sa.func.coalesce(sa.func.sum(TermsDay.renewed), 0))
+                .where(TermsDay.day >= start, TermsDay.day <= counted_to),
+                TermsDay.branch_id, branch_ids)).one()
+            ended += int(kept_ended)
+            renewed += int(kept_renewed)
+        if live_from is not None:
+            for day_ended, day_renewed in terms_by_day(timezone_name, branch_ids, live_from,
+                                                        end).values():
+                ended += day_ended
+                renewed += day_renewed
     return RenewalRate(ended, renewed)
+
+
+def terms_by_day(timezone_name, branch_ids, start, end):
+    """{local day: (terms ended, renewed)} of the decided terms that ended on `start`…`end`
+    at the branches `branch_ids` (one timezone), counted live: renewal_rate()'s rule."""
+    now = clock.now()
+    grace = _grace()
+    lo, hi = _utc_range(start, end, timezone_name)
+    stmt = _scoped(sa.select(Rental.id, Rental.client_id, Rental.starts_at, Rental.ends_at,
+                             Rental.ended_at)
+                   .where(Rental.status.in_(RENTED), Rental.days > 0,
+                          Rental.ends_at >= lo, Rental.ends_at < hi + MAX_TERM),
+                   Rental.branch_id, branch_ids)
+    terms = [row for row in db.session.execute(stmt)
+             if lo <= _term_end(row) < hi and _term_end(row) <= now]
+    counts = defaultdict(lambda: [0, 0])
+    if not terms:
+        return {}
+    continued = _renewed_ids([row.id for row in terms])
+    later = defaultdict(list)
+    for chunk in _chunks({row.client_id for row in terms}):
+        for client_id, started in db.session.execute(_scoped(
+                sa.select(Rental.client_id, Rental.starts_at)
+                .where(Rental.client_id.in_(chunk), Rental.status.in_(RENTED),
+                       Rental.starts_at >= lo - MAX_TERM),
+                Rental.branch_id, branch_ids)):
+            later[client_id].append(started)
+    for row in terms:
+        window_end = _term_end(row) + grace
+        stayed = row.id in continued or any(
+            row.starts_at < started <= window_end for started in later[row.client_id])
+        if stayed or window_end <= now:
+            count = counts[clock.local_day(_term_end(row), timezone_name)]
+            count[0] += 1
+            count[1] += 1 if stayed else 0
+    return {day: tuple(count) for day, count in counts.items()}
 
 
 @dataclass(frozen=True)
@@ -1556,12 +1683,24 @@ class LockerTurnover:
 
 
 def turnover(branch_id, start, end, zone_id=None):
-    """[LockerTurnover] of every locker in scope (zeros included), most clients first."""
+    """[LockerTurnover] of every locker in scope (zeros included), most clients first.
+
+    Counted per locker in the database: a year of a chain's rentals never comes to Python.
+    """
     counts = defaultdict(int)
-    clients = defaultdict(set)
-    for _tz, row in _started_in(branch_id, start, end, zone_id, (Rental.locker_id, Rental.client_id)):
-        counts[row.locker_id] += 1
-        clients[row.locker_id].add(row.client_id)
+    clients = defaultdict(int)
+    for timezone_name, branch_ids in _branch_groups(branch_id):
+        lo, hi = _utc_range(start, end, timezone_name)
+        stmt = _scoped(sa.select(Rental.locker_id, sa.func.count(),
+                                 sa.func.count(sa.distinct(Rental.client_id)))
+                       .where(Rental.status.in_(RENTED), Rental.days > 0,
+                              Rental.starts_at >= lo, Rental.starts_at < hi)
+                       .group_by(Rental.locker_id), Rental.branch_id, branch_ids)
+        if zone_id is not None:
+            stmt = stmt.join(Locker, Rental.locker_id == Locker.id).where(Locker.zone_id == zone_id)
+        for locker_id, rentals, distinct_clients in db.session.execute(stmt):
+            counts[locker_id] += int(rentals)
+            clients[locker_id] += int(distinct_clients)
     stmt = _scoped(sa.select(Locker.id, Locker.number, Locker.zone_id), Locker.branch_id,
                    None if branch_id is None else [branch_id])
     if zone_id is not None:
@@ -1569,7 +1708,7 @@ def turnover(branch_id, start, end, zone_id=None):
     lockers = db.session.execute(stmt).all()
     zones = _zones({row.zone_id for row in lockers})
     rows = [LockerTurnover(row.id, row.number, zones[row.zone_id][0], counts[row.id],
-                           len(clients[row.id])) for row in lockers]
+                           clients[row.id]) for row in lockers]
     return sorted(rows, key=lambda row: (-row.clients, -row.rentals, row.number))
 
 
@@ -1595,19 +1734,30 @@ def retention(branch_id, start, end, by="month"):
         spans = periods(start, end, by, timezone_name)
         if not spans:
             return []
+        # The moments asked about, in time order: each period's first and last (or now).
+        moments = []
+        for index, span in enumerate(spans):
+            keyed.setdefault(span.key, [0, 0])
+            if span.starts_at <= now:
+                last = min(span.ends_at, now) - timedelta(microseconds=1)
+                moments.extend([(span.starts_at, index, 0), (last, index, 1)])
+        moments.sort()
+        times = [moment for moment, _index, _end in moments]
+        holders = [set() for _moment in moments]
         rows = _rentals_overlapping(branch_ids, None, spans[0].starts_at, spans[-1].ends_at)
         renewed = _renewed_ids([row.id for row in rows])
-        stays = [(row.client_id, row.starts_at, _rental_end(row, renewed, now)) for row in rows]
-        for span in spans:
-            if span.starts_at > now:
-                keyed.setdefault(span.key, [0, 0])
-                continue
-            moment = min(span.ends_at - timedelta(microseconds=1), now - timedelta(microseconds=1))
-            begin = {client for client, s, e in stays if s <= span.starts_at < e}
-            finish = {client for client, s, e in stays if s <= moment < e}
-            part = keyed.setdefault(span.key, [0, 0])
-            part[0] += len(begin)
-            part[1] += len(begin & finish)
+        for row in rows:
+            # The moments this stay covers: starts_at <= moment < its end.
+            first = bisect_left(times, row.starts_at)
+            for position in range(first, bisect_left(times, _rental_end(row, renewed, now))):
+                holders[position].add(row.client_id)
+        held = {(index, end_): holders[position]
+                for position, (_moment, index, end_) in enumerate(moments)}
+        for index, span in enumerate(spans):
+            if (index, 0) in held:
+                begin = held[(index, 0)]
+                keyed[span.key][0] += len(begin)
+                keyed[span.key][1] += len(begin & held[(index, 1)])
     return [Retained(key, at_start, still) for key, (at_start, still) in sorted(keyed.items())]
 
 
@@ -1624,44 +1774,41 @@ class Inactive:
 
 
 def inactive_clients(branch_id, start, end):
-    """[Inactive] clients whose last term ended on `start`…`end`, longest gone first.
+    """[Inactive] clients whose last rental ended on `start`…`end`, longest gone first.
 
-    Such a client holds no locker now and started no rental after that term's
-    end; a renewed term is not an end.
+    The last rental is the one the client started last; it ended (its term, or
+    earlier when released) in the range and was not renewed, and the client
+    holds no locker now. Found in the database: only such rentals come to Python.
     """
-    now = clock.now()
     out = []
+    renewal, later, holding = aliased(Rental), aliased(Rental), aliased(Rental)
+    term_end = sa.case((sa.and_(Rental.ended_at.is_not(None), Rental.ended_at < Rental.ends_at),
+                        Rental.ended_at), else_=Rental.ends_at)
     for timezone_name, branch_ids in _branch_groups(branch_id):
         lo, hi = _utc_range(start, end, timezone_name)
         stmt = _scoped(sa.select(Rental.id, Rental.client_id, Rental.locker_id, Rental.starts_at,
                                  Rental.ends_at, Rental.ended_at)
                        .where(Rental.status.in_(RENTED), Rental.days > 0,
                               Rental.holding_locker_id.is_(None),
-                              Rental.ends_at >= lo, Rental.ends_at < hi + MAX_TERM),
+                              # ends_at bounds the term's end: the ends_at index finds them.
+                              Rental.ends_at >= lo, Rental.ends_at < hi + MAX_TERM,
+                              term_end >= lo, term_end < hi,
+                              ~sa.exists().where(renewal.renewed_from_id == Rental.id),
+                              ~sa.exists().where(later.client_id == Rental.client_id,
+                                                 later.status.in_(RENTED),
+                                                 later.starts_at > Rental.starts_at),
+                              ~sa.exists().where(holding.client_id == Rental.client_id,
+                                                 holding.holding_locker_id.is_not(None))),
                        Rental.branch_id, branch_ids)
-        ended = [row for row in db.session.execute(stmt) if lo <= _term_end(row) < hi]
-        renewed = _renewed_ids([row.id for row in ended])
         last = {}
-        for row in ended:
-            if row.id not in renewed and (row.client_id not in last
-                                          or _term_end(row) > _term_end(last[row.client_id])):
+        for row in db.session.execute(stmt):
+            # Two rentals started at the same moment: the one that ended last.
+            if row.client_id not in last or _term_end(row) > _term_end(last[row.client_id]):
                 last[row.client_id] = row
-        latest_start = {}
-        for chunk in _chunks(last):
-            latest_start.update(db.session.execute(
-                sa.select(Rental.client_id, sa.func.max(Rental.starts_at))
-                .where(Rental.client_id.in_(chunk), Rental.status.in_(RENTED))
-                .group_by(Rental.client_id)).all())
-            holding = set(db.session.execute(sa.select(Rental.client_id).where(
-                Rental.client_id.in_(chunk), Rental.holding_locker_id.is_not(None))).scalars())
-            for client_id in holding:
-                latest_start[client_id] = now + MAX_TERM  # holds a locker: not inactive
         today = clock.today(timezone_name)
         numbers = _locker_numbers({row.locker_id for row in last.values()})
         names = _client_names(last)
         for client_id, row in last.items():
-            if latest_start.get(client_id, row.starts_at) > row.starts_at:
-                continue
             ended_on = clock.local_day(_term_end(row), timezone_name)
             name, phone = names.get(client_id, ("", ""))
             out.append(Inactive(client_id, name, phone, numbers.get(row.locker_id, ""), ended_on,

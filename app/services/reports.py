@@ -39,10 +39,3 @@ def expiring_soon_condition(days=7):
     return sa.and_(Rental.status == RentalStatus.ACTIVE, clock.branch_days_condition(
         Rental.ends_at, Rental.branch_id, timedelta(0), timedelta(days=days)))
 
-
-def expiring_soon_count(branch_id=None, days=7):
-    """Active rentals ending today or in the next `days` days at their branch."""
-    stmt = _in_branch(
-        db.select(func.count()).select_from(Rental).where(expiring_soon_condition(days)),
-        Rental.branch_id, branch_id)
-    return db.session.execute(stmt).scalar_one()

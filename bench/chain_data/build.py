@@ -84,7 +84,8 @@ NEVER = {"test", "postgres", "template0", "template1", "mysql", "information_sch
          "performance_schema", "sys"}
 # Analysed by name on MariaDB (ANALYZE TABLE has no "every table").
 BIG_TABLES = ("client", "client_search_key", "client_tag", "rental", "invoice", "invoice_line",
-              "instalment", "payment", "deposit_entry", "activity_log", "locker", "key")
+              "instalment", "payment", "deposit_entry", "activity_log", "locker", "key",
+              "locker_week", "branch_day", "terms_day")
 
 MARKER = sa.Table(
     "bench_dataset", sa.MetaData(),
@@ -392,6 +393,11 @@ def _build(url, scale, fp):
                 sink.close()
             print(f"chain data: peak RSS {_rss_mb():.0f} MB here, {sink.writer_peak_rss_kb / 1024:.0f} MB "
                   "in the writer process", file=sys.stderr)
+        with _phase("days counted for the reports (the worker's count-days job)"):
+            from app.services import day_figures
+
+            day_figures.count_days()
+            db.session.remove()
         with engine.connect() as conn:
             with _phase("statistics"):
                 _sequences_and_statistics(conn)
