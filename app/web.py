@@ -44,6 +44,12 @@ def healthz():
     return jsonify(report), 200 if healthy else 503
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """The tab's icon, where a browser looks for it without asking the page."""
+    return current_app.send_static_file("favicon.ico")
+
+
 @bp.get("/uploads/<path:relative>")
 def upload(relative):
     """A stored photo, scan or signature, for staff whose role may see it."""

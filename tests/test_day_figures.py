@@ -170,6 +170,7 @@ def test_a_change_made_while_the_worker_counts_wins(story, monkeypatch):  # noqa
             other_desk.commit()
         return locker_time(*args)
 
+    monkeypatch.setattr(day_figures, "STEP_DAYS", 35)
     assert day_figures.count_step(story.branch.id) is True  # 5 January … 8 February
     monkeypatch.setattr(figures, "locker_time", correct_meanwhile)
     assert day_figures.count_step(story.branch.id) is False  # … 15 March: dropped

@@ -150,3 +150,12 @@ def test_with_csrf_on_the_switch_needs_the_pages_token(production):
     accepted = browser.post("/theme", data={"theme": "dark", "csrf_token": csrf_token(page)})
     assert accepted.status_code == 302
     assert _theme_of(user) is Theme.DARK
+
+
+def test_every_page_has_the_gyms_tab_icon_served_by_the_app(client, desk):
+    """The login page and the admin name the icon; /favicon.ico answers without signing in."""
+    for page in (client.get("/login").get_data(as_text=True),
+                 desk.login_as("Front Desk").get("/admin/").get_data(as_text=True)):
+        assert '<link rel="icon" href="/static/favicon.ico' in page
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.data[:4] == b"\x00\x00\x01\x00"  # an ICO file

@@ -96,6 +96,8 @@ class Rental(TimestampMixin, db.Model):
     # A branch's desk reads its newest rentals first (the list's default order); the grid reads
     # what the holder of each locker owes on it (one client's rentals of one locker).
     __table_args__ = (db.Index("ix_rental_branch_starts_at", "branch_id", "starts_at"),
+                      # Terms ending in a range at a branch (renewal rates, inactive clients).
+                      db.Index("ix_rental_branch_ends_at", "branch_id", "ends_at"),
                       db.Index("ix_rental_locker_client", "locker_id", "client_id"))
 
     branch = db.relationship("Branch")

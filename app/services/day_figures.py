@@ -35,9 +35,9 @@ from app.models.day_figures import TermsDay
 from app.models.settings import Setting
 from app.services import clock
 
-# Days counted per step: one transaction, and five weeks of a branch's rentals in memory.
+# Days counted per step: one transaction, and a quarter of a branch's rentals in memory.
 # Locker time is counted in whole weeks (Monday to Sunday), terms day by day.
-STEP_DAYS = 35
+STEP_DAYS = 91
 # A day whose terms ended is decided once every grace period of it is over; a day more
 # is left for a timezone whose day is 25 hours long.
 DECIDED_AFTER = timedelta(days=2)

@@ -9,7 +9,7 @@ seconds at a chain's size. The worker now counts each finished day once per
 locker-week and per branch-day (app.services.day_figures) and the reports add up days;
 DaysCounted says how far each branch is counted. Nothing is filled in here:
 the worker counts the past on its first runs, and until then the reports count
-live as before.
+live as before. Terms ending in a range are found per branch by a new index.
 """
 from alembic import op
 import sqlalchemy as sa
@@ -52,6 +52,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['branch_id'], ['branch.id'], name=op.f('fk_terms_day_branch_id_branch'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('branch_id', 'day', name=op.f('pk_terms_day'))
     )
+    with op.batch_alter_table('rental', schema=None) as batch_op:
+        batch_op.create_index('ix_rental_branch_ends_at', ['branch_id', 'ends_at'], unique=False)
     op.create_table('days_counted',
     sa.Column('branch_id', sa.Integer(), nullable=False),
     sa.Column('time_through', sa.Date(), nullable=False),
@@ -64,6 +66,8 @@ def upgrade():
 
 def downgrade():
     op.drop_table('days_counted')
+    with op.batch_alter_table('rental', schema=None) as batch_op:
+        batch_op.drop_index('ix_rental_branch_ends_at')
     op.drop_table('terms_day')
     op.drop_table('branch_day')
     with op.batch_alter_table('locker_week', schema=None) as batch_op:
