@@ -192,3 +192,14 @@ def test_the_worker_job_and_the_command_count_through_the_same_function(story, d
     assert result.exit_code == 0 and "Every day that is over is counted." in result.output
     assert db.session.get(DaysCounted, story.branch.id).time_through == COUNTED_THROUGH
     assert count_days() is True
+
+
+def test_two_workers_counting_the_same_days_write_them_once(story):  # noqa: F811
+    """The slower of two workers finds the week already written: its step is dropped whole."""
+    db.session.add(LockerWeek(locker_id=story.m1.id, week=date(2026, 1, 5),
+                              branch_id=story.branch.id, occupied_seconds=0, usable_seconds=0))
+    db.session.commit()  # as the faster worker left it
+    assert day_figures.count_step(story.branch.id) is False
+    assert db.session.execute(sa.select(sa.func.count()).select_from(LockerWeek)).scalar_one() == 1
+    assert not db.session.execute(sa.select(BranchDay)).first()
+    assert db.session.get(DaysCounted, story.branch.id).time_through == date(2026, 1, 4)

@@ -148,20 +148,21 @@ def count_step(branch_id):
             terms_rows.append({"branch_id": branch_id, "day": day, "ended": ended,
                                "renewed": renewed})
             day += timedelta(days=1)
-    for model, rows in ((LockerWeek, locker_rows), (BranchDay, branch_rows), (TermsDay, terms_rows)):
-        for n in range(0, len(rows), 5000):
-            db.session.execute(sa.insert(model), rows[n:n + 5000])
-    moved = db.session.execute(
-        sa.update(DaysCounted)
-        .where(DaysCounted.branch_id == branch_id, DaysCounted.version == version,
-               DaysCounted.time_through == time_through,
-               DaysCounted.terms_through == terms_through)
-        .values(time_through=max(time_to, time_through), terms_through=max(terms_to, terms_through),
-                version=version + 1)).rowcount
-    if moved != 1:
-        db.session.rollback()
-        return False
     try:
+        for model, rows in ((LockerWeek, locker_rows), (BranchDay, branch_rows),
+                            (TermsDay, terms_rows)):
+            for n in range(0, len(rows), 5000):
+                db.session.execute(sa.insert(model), rows[n:n + 5000])
+        moved = db.session.execute(
+            sa.update(DaysCounted)
+            .where(DaysCounted.branch_id == branch_id, DaysCounted.version == version,
+                   DaysCounted.time_through == time_through,
+                   DaysCounted.terms_through == terms_through)
+            .values(time_through=max(time_to, time_through),
+                    terms_through=max(terms_to, terms_through), version=version + 1)).rowcount
+        if moved != 1:
+            db.session.rollback()
+            return False
         db.session.commit()
     except IntegrityError:  # another worker counted the same days first
         db.session.rollback()

@@ -1798,6 +1798,7 @@ def inactive_clients(branch_id, start, end):
                               Rental.holding_locker_id.is_(None),
                               # ends_at bounds the term's end: the ends_at index finds them.
                               Rental.ends_at >= lo, Rental.ends_at < hi + MAX_TERM,
+                              sa.or_(Rental.ends_at < hi, Rental.ended_at < hi),
                               term_end >= lo, term_end < hi,
                               ~sa.exists().where(renewal.renewed_from_id == Rental.id),
                               ~sa.exists().where(later.client_id == Rental.client_id,
