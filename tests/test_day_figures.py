@@ -18,6 +18,7 @@ from app.models import BranchDay
 from app.models import DaysCounted
 from app.models import LockerWeek
 from app.models import Rental
+from app.models import RetentionMonth
 from app.models import TermsDay
 from app.services import day_figures
 from app.services import figures
@@ -38,14 +39,16 @@ def _figures(branch_id):
             "weeks": figures.utilisation(branch_id, FEB[0], MARCH[1], by="week"),
             "days": figures.utilisation(branch_id, *MARCH, by="day"),
             "heatmap": figures.utilisation_by_locker(branch_id, FEB[0], MARCH[1], by="week"),
-            "renewals": [figures.renewal_rate(branch_id, *MARCH), figures.renewal_rate(branch_id, *FEB)]}
+            "renewals": [figures.renewal_rate(branch_id, *MARCH), figures.renewal_rate(branch_id, *FEB)],
+            "retention": figures.retention(branch_id, date(2026, 1, 1), MARCH[1]),
+            "retention_from_mid_january": figures.retention(branch_id, date(2026, 1, 15), MARCH[1])}
 
 
 @pytest.fixture
 def live_calls(monkeypatch):
     """The first day of every range figures counts live, as (function, first day)."""
     calls = []
-    locker_time, terms_by_day = figures.locker_time, figures.terms_by_day
+    locker_time, terms_by_day, retained = figures.locker_time, figures.terms_by_day, figures.retained
 
     def counting_lockers(timezone_name, branch_ids, start, end, by, zone_id):
         calls.append(("locker_time", start))
@@ -55,6 +58,11 @@ def live_calls(monkeypatch):
         calls.append(("terms_by_day", start))
         return terms_by_day(timezone_name, branch_ids, start, end)
 
+    def counting_retained(timezone_name, branch_ids, start, end, by="month"):
+        calls.append(("retained", start))
+        return retained(timezone_name, branch_ids, start, end, by)
+
+    monkeypatch.setattr(figures, "retained", counting_retained)
     monkeypatch.setattr(figures, "locker_time", counting_lockers)
     monkeypatch.setattr(figures, "terms_by_day", counting_terms)
     return calls
@@ -85,10 +93,16 @@ def test_counted_days_say_what_counting_live_says(story, live_calls):  # noqa: F
     assert (feb.percent, march.occupied_days, march.usable_days, march.percent) == (
         15.8, 51.5, 97.5, 52.8)
     assert (counted["renewals"][0].ended, counted["renewals"][0].renewed) == (2, 1)
+    # February: nobody held a locker at its first moment; March: Arif, Babul, Chameli, two stayed.
+    assert [(row.at_start, row.still) for row in counted["retention"]] == [(0, 0), (0, 0), (3, 2)]
+    assert db.session.execute(sa.select(RetentionMonth.month, RetentionMonth.clients_at_start)
+                              .order_by(RetentionMonth.month)).all() == [
+        (date(2026, 1, 1), 0), (date(2026, 2, 1), 0)]  # March is not over
     # Counted live: this week, the heatmap's part week on 1 February, and the terms still
     # in their grace period.
     assert set(live_calls) == {("locker_time", date(2026, 3, 16)), ("locker_time", FEB[0]),
-                               ("terms_by_day", TERMS_DECIDED_THROUGH + timedelta(days=1))}
+                               ("terms_by_day", TERMS_DECIDED_THROUGH + timedelta(days=1)),
+                               ("retained", MARCH[0]), ("retained", date(2026, 1, 15))}
 
 
 def test_a_zone_and_one_locker_add_up_their_own_days(story):  # noqa: F811

@@ -32,6 +32,7 @@ from app.models.dashboards import DashboardLayout
 from app.models.day_figures import BranchDay
 from app.models.day_figures import DaysCounted
 from app.models.day_figures import LockerWeek
+from app.models.day_figures import RetentionMonth
 from app.models.day_figures import TermsDay
 from app.models.deposits import DepositEntry
 from app.models.deposits import DepositEntryKind
@@ -91,6 +92,7 @@ __all__ = [
     "BranchDay",
     "DaysCounted",
     "LockerWeek",
+    "RetentionMonth",
     "TermsDay",
     "Gateway",
     "GatewayStatus",

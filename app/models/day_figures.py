@@ -49,6 +49,18 @@ class TermsDay(db.Model):
     renewed = db.Column(db.Integer, nullable=False)
 
 
+class RetentionMonth(db.Model):
+    """A branch's clients holding a locker when a month began, and how many still did when it ended.
+
+    Counted once the month is over: who held a locker at two moments is not a sum of days.
+    """
+
+    branch_id = db.Column(db.ForeignKey("branch.id", ondelete="CASCADE"), primary_key=True)
+    month = db.Column(db.Date, primary_key=True)  # its first day
+    clients_at_start = db.Column(db.Integer, nullable=False)
+    clients_still = db.Column(db.Integer, nullable=False)
+
+
 class DaysCounted(db.Model):
     """How far a branch's days are counted: locker time through a Sunday, terms through a day.
 

@@ -98,6 +98,8 @@ class Rental(TimestampMixin, db.Model):
     __table_args__ = (db.Index("ix_rental_branch_starts_at", "branch_id", "starts_at"),
                       # Terms ending in a range at a branch (renewal rates, inactive clients).
                       db.Index("ix_rental_branch_ends_at", "branch_id", "ends_at"),
+                      # Rentals given back after their term's end (time on lockers).
+                      db.Index("ix_rental_ended_at", "ended_at"),
                       db.Index("ix_rental_locker_client", "locker_id", "client_id"))
 
     branch = db.relationship("Branch")

@@ -34,6 +34,7 @@ from app.models import ExportFile
 from app.models import LockerWeek
 from app.models import Notification
 from app.models import PasswordHistory
+from app.models import RetentionMonth
 from app.models import StaffSession
 from app.models import TermsDay
 from app.models import User
@@ -54,7 +55,7 @@ UNAUDITED_MODELS = (ActivityLog, WebAuthn, DomainEvent, StaffSession, PasswordHi
                     ExportFile, DashboardLayout,
                     # Counts of days that are over, made from the rentals and locker statuses
                     # that are logged (app.services.day_figures).
-                    LockerWeek, BranchDay, TermsDay, DaysCounted)
+                    LockerWeek, BranchDay, TermsDay, RetentionMonth, DaysCounted)
 # Logged as changed, but never with their values (a gateway attempt's calls: its ledger has them).
 SECRET_FIELDS = {"password", "tf_totp_secret", "us_totp_secrets", "fs_uniquifier",
                  "fs_webauthn_user_handle", "mf_recovery_codes", "exchanges"}

@@ -31,6 +31,7 @@ from app.models import Rental
 from app.models.day_figures import BranchDay
 from app.models.day_figures import DaysCounted
 from app.models.day_figures import LockerWeek
+from app.models.day_figures import RetentionMonth
 from app.models.day_figures import TermsDay
 from app.models.settings import Setting
 from app.services import clock
@@ -118,7 +119,7 @@ def count_step(branch_id):
     if time_to <= time_through and terms_to <= terms_through:
         db.session.rollback()
         return False
-    locker_rows, branch_rows, terms_rows = [], [], []
+    locker_rows, branch_rows, terms_rows, month_rows = [], [], [], []
     if time_to > time_through:
         first = time_through + timedelta(days=1)
         spans, used, usable, _numbers = figures.locker_time(timezone_name, [branch_id], first,
@@ -139,6 +140,7 @@ def count_step(branch_id):
         branch_rows.extend({"branch_id": branch_id, "day": span.key, "occupied_seconds": rented,
                             "usable_seconds": open_seconds}
                            for span, (rented, open_seconds) in zip(spans, totals, strict=True))
+        month_rows = _months_over(timezone_name, branch_id, time_through, time_to)
     if terms_to > terms_through:
         first = terms_through + timedelta(days=1)
         by_day = figures.terms_by_day(timezone_name, [branch_id], first, terms_to)
@@ -150,7 +152,7 @@ def count_step(branch_id):
             day += timedelta(days=1)
     try:
         for model, rows in ((LockerWeek, locker_rows), (BranchDay, branch_rows),
-                            (TermsDay, terms_rows)):
+                            (TermsDay, terms_rows), (RetentionMonth, month_rows)):
             for n in range(0, len(rows), 5000):
                 db.session.execute(sa.insert(model), rows[n:n + 5000])
         moved = db.session.execute(
@@ -168,6 +170,26 @@ def count_step(branch_id):
         db.session.rollback()
         return False
     return True
+
+
+def _months_over(timezone_name, branch_id, counted_through, counting_to):
+    """RetentionMonth rows of the months whose last day falls after `counted_through`, by `counting_to`."""
+    from app.services import figures
+
+    month, months = (counted_through + timedelta(days=1)).replace(day=1), []
+    while True:
+        following = figures.next_period_key(month, "month")
+        if following - timedelta(days=1) > counting_to:
+            break
+        if following - timedelta(days=1) > counted_through:
+            months.append(month)
+        month = following
+    if not months:
+        return []
+    retained = figures.retained(timezone_name, [branch_id], months[0],
+                                figures.next_period_key(months[-1], "month") - timedelta(days=1))
+    return [{"branch_id": branch_id, "month": month, "clients_at_start": retained[month][0],
+             "clients_still": retained[month][1]} for month in months]
 
 
 def count_days(branch_id=None, budget_seconds=None):
@@ -337,7 +359,8 @@ def _uncount(session, flush_context):
                                        terms_from - timedelta(days=1)),
                                       else_=DaysCounted.terms_through)))
         for column, since in ((LockerWeek.week, time_from), (BranchDay.day, time_from),
-                              (TermsDay.day, terms_from)):
+                              (TermsDay.day, terms_from),
+                              (RetentionMonth.month, time_from.replace(day=1))):
             connection.execute(sa.delete(column.class_).where(column.class_.branch_id == branch_id,
                                                               column >= since))
         current_app.logger.info("days of branch %s counted again from %s (locker time) and %s "

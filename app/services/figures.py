@@ -79,6 +79,7 @@ from app.models.clients import client_tags
 from app.models.day_figures import BranchDay
 from app.models.day_figures import DaysCounted
 from app.models.day_figures import LockerWeek
+from app.models.day_figures import RetentionMonth
 from app.models.day_figures import TermsDay
 from app.services import billing
 from app.services import clock
@@ -134,7 +135,7 @@ def _period_key(day, by):
     raise ValueError(f"unknown period {by!r}; one of {PERIODS}")
 
 
-def _next_key(key, by):
+def next_period_key(key, by):
     if by == "day":
         return key + timedelta(days=1)
     if by == "week":
@@ -151,7 +152,7 @@ def periods(start, end, by="month", timezone_name=None):
         return out
     key = _period_key(start, by)
     while key <= end:
-        following = _next_key(key, by)
+        following = next_period_key(key, by)
         first, last = max(key, start), min(following - timedelta(days=1), end)
         out.append(Period(key, first, last, clock.day_start_utc(first, timezone_name),
                           clock.day_start_utc(last + timedelta(days=1), timezone_name)))
@@ -1016,25 +1017,30 @@ def _rental_end(row, renewed, now):
 
 
 def _rentals_overlapping(branch_ids, zone_id, lo, hi):
-    """Rentals that held a locker at some time in [lo, hi): read through the starts_at indexes."""
+    """Rentals that held a locker at some time in [lo, hi).
+
+    Three reads, each by an index, together every rental whose end (_rental_end)
+    can reach `lo`: those whose term ends at or after `lo`; those given back at or
+    after `lo` though their term ended before; those still holding their locker.
+    """
     columns = (Rental.id, Rental.locker_id, Rental.client_id, Rental.starts_at, Rental.ends_at,
                Rental.ended_at, Rental.status, Rental.renewed_from_id)
-    # Those that ended before `lo` (every end _rental_end can give is one of these) are
-    # left out in the database: two years of rentals are scanned, weeks' worth read.
-    recent = sa.select(*columns).where(Rental.status.in_(RENTED), Rental.starts_at < hi,
-                                       Rental.starts_at >= lo - MAX_TERM,
-                                       sa.or_(Rental.ends_at >= lo, Rental.ended_at >= lo,
-                                              Rental.holding_locker_id.is_not(None)))
-    # A rental older than the longest term can still hold its locker (expired, not yet abandoned).
-    old_holders = sa.select(*columns).where(Rental.status.in_(RENTED),
-                                            Rental.holding_locker_id.is_not(None),
-                                            Rental.starts_at < lo - MAX_TERM)
+    # SQLite plans without histograms: it reads the index of a range bounded on both sides
+    # before one bounded on one side, and reads the status index (nearly the whole table)
+    # for "status IN (four of six)". So each read bounds its time on both sides (a term is
+    # at most MAX_TERM; nothing was given back after now), and the status is checked here.
+    started = sa.select(*columns).where(Rental.starts_at < hi)
+    reads = (started.where(Rental.ends_at >= lo, Rental.ends_at < hi + MAX_TERM),
+             started.where(Rental.ends_at < lo, Rental.ended_at >= lo,
+                           Rental.ended_at <= clock.now() + MAX_TERM),
+             started.where(Rental.ends_at < lo, Rental.ended_at.is_(None),
+                           Rental.holding_locker_id.is_not(None)))
     rows = []
-    for stmt in (recent, old_holders):
+    for stmt in reads:
         stmt = _scoped(stmt, Rental.branch_id, branch_ids)
         if zone_id is not None:
             stmt = stmt.join(Locker, Rental.locker_id == Locker.id).where(Locker.zone_id == zone_id)
-        rows.extend(db.session.execute(stmt).all())
+        rows.extend(row for row in db.session.execute(stmt) if row.status in RENTED)
     return rows
 
 
@@ -1733,38 +1739,77 @@ class Retained:
 
 def retention(branch_id, start, end, by="month"):
     """[Retained] per local period: of the clients holding a locker at its first moment,
-    those holding one (any locker) at its last moment, or now for a period not over."""
-    now = clock.now()
-    keyed = {}
+    those holding one (any locker) at its last moment, or now for a period not over.
+
+    Whole months the worker has counted are read from what it kept (RetentionMonth);
+    the rest (a part month at either end, the months since) are counted here.
+    """
+    keyed = {span.key: [0, 0] for span in periods(start, end, by)}
     for timezone_name, branch_ids in _branch_groups(branch_id):
-        spans = periods(start, end, by, timezone_name)
-        if not spans:
-            return []
-        # The moments asked about, in time order: each period's first and last (or now).
-        moments = []
-        for index, span in enumerate(spans):
-            keyed.setdefault(span.key, [0, 0])
-            if span.starts_at <= now:
-                last = min(span.ends_at, now) - timedelta(microseconds=1)
-                moments.extend([(span.starts_at, index, 0), (last, index, 1)])
-        moments.sort()
-        times = [moment for moment, _index, _end in moments]
-        holders = [set() for _moment in moments]
-        rows = _rentals_overlapping(branch_ids, None, spans[0].starts_at, spans[-1].ends_at)
-        renewed = _renewed_ids([row.id for row in rows])
-        for row in rows:
-            # The moments this stay covers: starts_at <= moment < its end.
-            first = bisect_left(times, row.starts_at)
-            for position in range(first, bisect_left(times, _rental_end(row, renewed, now))):
-                holders[position].add(row.client_id)
-        held = {(index, end_): holders[position]
-                for position, (_moment, index, end_) in enumerate(moments)}
-        for index, span in enumerate(spans):
-            if (index, 0) in held:
-                begin = held[(index, 0)]
-                keyed[span.key][0] += len(begin)
-                keyed[span.key][1] += len(begin & held[(index, 1)])
+        months = _counted_months(branch_ids, start, end) if by == "month" else None
+        live = [(start, end)]
+        if months is not None:
+            first, last = months
+            for month, at_start, still in db.session.execute(_scoped(
+                    sa.select(RetentionMonth.month, sa.func.sum(RetentionMonth.clients_at_start),
+                              sa.func.sum(RetentionMonth.clients_still))
+                    .where(RetentionMonth.month >= first, RetentionMonth.month <= last)
+                    .group_by(RetentionMonth.month), RetentionMonth.branch_id, branch_ids)):
+                keyed[month][0] += int(at_start)
+                keyed[month][1] += int(still)
+            live = [(low, high) for low, high in (
+                (start, first - timedelta(days=1)), (next_period_key(last, "month"), end)) if low <= high]
+        for low, high in live:
+            for key, (at_start, still) in retained(timezone_name, branch_ids, low, high, by).items():
+                keyed[key][0] += at_start
+                keyed[key][1] += still
     return [Retained(key, at_start, still) for key, (at_start, still) in sorted(keyed.items())]
+
+
+def _counted_months(branch_ids, start, end):
+    """(first, last) month (their first days) of the whole months of `start`…`end` counted, or None."""
+    counted_to, _live_from = _counted_split("time_through", branch_ids, start, end)
+    if counted_to is None:
+        return None
+    first = start if start.day == 1 else next_period_key(start.replace(day=1), "month")
+    last = counted_to.replace(day=1)
+    if (counted_to + timedelta(days=1)).day != 1:  # counted only part of that month
+        last = (last - timedelta(days=1)).replace(day=1)
+    return (first, last) if first <= last else None
+
+
+def retained(timezone_name, branch_ids, start, end, by="month"):
+    """{period key: [clients holding at its first moment, of them holding at its last]} of the
+    branches `branch_ids` (one timezone) on `start`…`end`, counted live: retention()'s rule."""
+    now = clock.now()
+    spans = periods(start, end, by, timezone_name)
+    keyed = {span.key: [0, 0] for span in spans}
+    if not spans:
+        return keyed
+    # The moments asked about, in time order: each period's first and last (or now).
+    moments = []
+    for index, span in enumerate(spans):
+        if span.starts_at <= now:
+            last = min(span.ends_at, now) - timedelta(microseconds=1)
+            moments.extend([(span.starts_at, index, 0), (last, index, 1)])
+    moments.sort()
+    times = [moment for moment, _index, _end in moments]
+    holders = [set() for _moment in moments]
+    rows = _rentals_overlapping(branch_ids, None, spans[0].starts_at, spans[-1].ends_at)
+    renewed = _renewed_ids([row.id for row in rows])
+    for row in rows:
+        # The moments this stay covers: starts_at <= moment < its end.
+        first = bisect_left(times, row.starts_at)
+        for position in range(first, bisect_left(times, _rental_end(row, renewed, now))):
+            holders[position].add(row.client_id)
+    held = {(index, end_): holders[position]
+            for position, (_moment, index, end_) in enumerate(moments)}
+    for index, span in enumerate(spans):
+        if (index, 0) in held:
+            begin = held[(index, 0)]
+            keyed[span.key][0] += len(begin)
+            keyed[span.key][1] += len(begin & held[(index, 1)])
+    return keyed
 
 
 @dataclass(frozen=True)
@@ -1792,10 +1837,12 @@ def inactive_clients(branch_id, start, end):
                         Rental.ended_at), else_=Rental.ends_at)
     for timezone_name, branch_ids in _branch_groups(branch_id):
         lo, hi = _utc_range(start, end, timezone_name)
+        # The status and holding are checked here, not in SQL: SQLite's planner would read
+        # by their indexes (nearly every rental has no locker held) rather than by ends_at.
         stmt = _scoped(sa.select(Rental.id, Rental.client_id, Rental.locker_id, Rental.starts_at,
-                                 Rental.ends_at, Rental.ended_at)
-                       .where(Rental.status.in_(RENTED), Rental.days > 0,
-                              Rental.holding_locker_id.is_(None),
+                                 Rental.ends_at, Rental.ended_at, Rental.status,
+                                 Rental.holding_locker_id)
+                       .where(Rental.days > 0,
                               # ends_at bounds the term's end: the ends_at index finds them.
                               Rental.ends_at >= lo, Rental.ends_at < hi + MAX_TERM,
                               sa.or_(Rental.ends_at < hi, Rental.ended_at < hi),
@@ -1809,6 +1856,8 @@ def inactive_clients(branch_id, start, end):
                        Rental.branch_id, branch_ids)
         last = {}
         for row in db.session.execute(stmt):
+            if row.status not in RENTED or row.holding_locker_id is not None:
+                continue
             # Two rentals started at the same moment: the one that ended last.
             if row.client_id not in last or _term_end(row) > _term_end(last[row.client_id]):
                 last[row.client_id] = row

@@ -85,7 +85,7 @@ NEVER = {"test", "postgres", "template0", "template1", "mysql", "information_sch
 # Analysed by name on MariaDB (ANALYZE TABLE has no "every table").
 BIG_TABLES = ("client", "client_search_key", "client_tag", "rental", "invoice", "invoice_line",
               "instalment", "payment", "deposit_entry", "activity_log", "locker", "key",
-              "locker_week", "branch_day", "terms_day")
+              "locker_week", "branch_day", "terms_day", "retention_month")
 
 MARKER = sa.Table(
     "bench_dataset", sa.MetaData(),

@@ -52,8 +52,17 @@ def upgrade():
     sa.ForeignKeyConstraint(['branch_id'], ['branch.id'], name=op.f('fk_terms_day_branch_id_branch'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('branch_id', 'day', name=op.f('pk_terms_day'))
     )
+    op.create_table('retention_month',
+    sa.Column('branch_id', sa.Integer(), nullable=False),
+    sa.Column('month', sa.Date(), nullable=False),
+    sa.Column('clients_at_start', sa.Integer(), nullable=False),
+    sa.Column('clients_still', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['branch_id'], ['branch.id'], name=op.f('fk_retention_month_branch_id_branch'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('branch_id', 'month', name=op.f('pk_retention_month'))
+    )
     with op.batch_alter_table('rental', schema=None) as batch_op:
         batch_op.create_index('ix_rental_branch_ends_at', ['branch_id', 'ends_at'], unique=False)
+        batch_op.create_index('ix_rental_ended_at', ['ended_at'], unique=False)
     op.create_table('days_counted',
     sa.Column('branch_id', sa.Integer(), nullable=False),
     sa.Column('time_through', sa.Date(), nullable=False),
@@ -66,7 +75,9 @@ def upgrade():
 
 def downgrade():
     op.drop_table('days_counted')
+    op.drop_table('retention_month')
     with op.batch_alter_table('rental', schema=None) as batch_op:
+        batch_op.drop_index('ix_rental_ended_at')
         batch_op.drop_index('ix_rental_branch_ends_at')
     op.drop_table('terms_day')
     op.drop_table('branch_day')
