@@ -125,8 +125,7 @@ class ReportsView(SecuredView):
     def show(self, key):
         entry = self._report(key)
         params, errors = report_book.ReportParams.parse(request.args, user_branch_id())
-        too_long = entry.too_long_for_a_screen(params) if params is not None else None
-        table = entry.run(params) if params is not None and not too_long else None
+        table, too_long = entry.for_screen(params) if params is not None else (None, None)
         branches, zones = self._choices()
         args = {name: request.args.get(name, "") for name in FILTER_NAMES}
         response = self.render(

@@ -129,3 +129,16 @@ def test_a_heatmap_too_long_for_a_screen_is_offered_as_a_file(desk, monkeypatch)
     page = manager.get(f"/admin/reports/utilisation-heatmap/?zone_id={other.id}").get_data(
         as_text=True)
     assert 'id="report-table"' in page
+
+
+def test_any_report_longer_than_a_screen_is_offered_as_a_file(story, desk,  # noqa: F811
+                                                              monkeypatch):
+    """Revenue by day for March is 31 rows: past a screen of 30 it is a file, not a table."""
+    monkeypatch.setattr(report_book, "SCREEN_ROWS", 30)
+    manager = desk.login_as(MANAGER)
+    page = manager.get(f"/admin/reports/collections-day/?{MARCH}").get_data(as_text=True)
+    assert 'id="report-too-long"' in page and 'id="report-table"' not in page
+    assert 'data-export="csv"' in page
+    monkeypatch.setattr(report_book, "SCREEN_ROWS", 31)
+    page = manager.get(f"/admin/reports/collections-day/?{MARCH}").get_data(as_text=True)
+    assert 'id="report-table"' in page

@@ -204,6 +204,21 @@ class Report:
         rows = self.rows(params) if self.rows is not None else 0
         return rows if rows > SCREEN_ROWS else None
 
+    def for_screen(self, params):
+        """(Table, None) to show, or (None, its rows) when they are more than a screen shows.
+
+        A report that can say its length beforehand (`rows`) is not run then; any other
+        is run, and a table longer than a screen (a chain's year of inactive clients) is
+        offered as a file rather than drawn.
+        """
+        too_long = self.too_long_for_a_screen(params)
+        if too_long:
+            return None, too_long
+        table = self.run(params)
+        if len(table.rows) > SCREEN_ROWS:
+            return None, len(table.rows)
+        return table, None
+
 
 SECTIONS = OrderedDict([
     ("financial", _l("Money")),
