@@ -35,6 +35,7 @@ from app.models.day_figures import RetentionMonth
 from app.models.day_figures import TermsDay
 from app.models.settings import Setting
 from app.services import clock
+from app.services import figures
 
 # Days counted per step: one transaction, and a quarter of a branch's rentals in memory.
 # Locker time is counted in whole weeks (Monday to Sunday), terms day by day.
@@ -50,12 +51,6 @@ RENTAL_TIMES = ("starts_at", "ends_at", "ended_at")
 RENTAL_FACTS = ("status", "locker_id", "client_id", "branch_id", "days", "renewed_from_id")
 
 
-def _grace():
-    from app.services import settings
-
-    return timedelta(days=int(settings.get("grace_period_days")))
-
-
 def _setting_in_flush(connection, key):
     """A setting read on the flush's connection: loading rows inside a flush is not allowed."""
     from app.services import settings
@@ -66,14 +61,6 @@ def _setting_in_flush(connection, key):
 
 # --- counting ---------------------------------------------------------------------------------
 
-def _sunday_on_or_before(day):
-    return day - timedelta(days=(day.weekday() + 1) % 7)
-
-
-def _monday_of(day):
-    return day - timedelta(days=day.weekday())
-
-
 def _first_day(branch_id, timezone_name):
     """The Sunday before anything happened at the branch: where counting starts."""
     firsts = [db.session.execute(sa.select(sa.func.min(Locker.created_at))
@@ -82,8 +69,8 @@ def _first_day(branch_id, timezone_name):
                                  .where(Rental.branch_id == branch_id)).scalar_one()]
     firsts = [moment for moment in firsts if moment is not None]
     if not firsts:
-        return _sunday_on_or_before(clock.today(timezone_name) - timedelta(days=1))
-    return _sunday_on_or_before(clock.local_day(min(firsts), timezone_name) - timedelta(days=1))
+        return figures.last_sunday(clock.today(timezone_name) - timedelta(days=1))
+    return figures.last_sunday(clock.local_day(min(firsts), timezone_name) - timedelta(days=1))
 
 
 def _mark_of(branch_id, timezone_name):
@@ -107,15 +94,13 @@ def count_step(branch_id):
     changed it meanwhile (a change that reached back bumps its version): else
     the work is dropped and done again next time.
     """
-    from app.services import figures
-
     timezone_name = clock.branch_timezone(branch_id)
     mark = _mark_of(branch_id, timezone_name)
     version, time_through, terms_through = mark.version, mark.time_through, mark.terms_through
     today = clock.today(timezone_name)
-    time_to = _sunday_on_or_before(min(today - timedelta(days=1),
+    time_to = figures.last_sunday(min(today - timedelta(days=1),
                                        time_through + timedelta(days=STEP_DAYS)))
-    terms_to = min(today - _grace() - DECIDED_AFTER, terms_through + timedelta(days=STEP_DAYS))
+    terms_to = min(today - figures.grace_period() - DECIDED_AFTER, terms_through + timedelta(days=STEP_DAYS))
     if time_to <= time_through and terms_to <= terms_through:
         db.session.rollback()
         return False
@@ -129,7 +114,7 @@ def count_step(branch_id):
         for locker_id, seconds in usable.items():
             for index, (span, open_seconds) in enumerate(zip(spans, seconds, strict=True)):
                 rented, open_seconds = round(used[locker_id][index]), round(open_seconds)
-                week = weeks.setdefault((locker_id, _monday_of(span.key)), [0, 0])
+                week = weeks.setdefault((locker_id, figures.period_key(span.key, "week")), [0, 0])
                 week[0] += rented
                 week[1] += open_seconds
                 totals[index][0] += rented
@@ -174,8 +159,6 @@ def count_step(branch_id):
 
 def _months_over(timezone_name, branch_id, counted_through, counting_to):
     """RetentionMonth rows of the months whose last day falls after `counted_through`, by `counting_to`."""
-    from app.services import figures
-
     month, months = (counted_through + timedelta(days=1)).replace(day=1), []
     while True:
         following = figures.next_period_key(month, "month")
@@ -216,8 +199,8 @@ def _caught_up(branch_id):
     mark = db.session.get(DaysCounted, branch_id)
     today = clock.today(timezone_name)
     return mark is not None and \
-        mark.time_through >= _sunday_on_or_before(today - timedelta(days=1)) and \
-        mark.terms_through >= today - _grace() - DECIDED_AFTER
+        mark.time_through >= figures.last_sunday(today - timedelta(days=1)) and \
+        mark.terms_through >= today - figures.grace_period() - DECIDED_AFTER
 
 
 # --- uncounting: a change that reached back -----------------------------------------------------
@@ -238,12 +221,10 @@ def _rental_reach(obj, deleted, new, now):
         return min(m for m in (old["starts_at"], new_values["starts_at"]) if m is not None)
     moments = []
     if "status" in changed:
-        from app.services.figures import HOLDING_TERMS
-        from app.services.figures import RENTED
-        if (old["status"] in RENTED) != (new_values["status"] in RENTED):
+        if (old["status"] in figures.RENTED) != (new_values["status"] in figures.RENTED):
             return old["starts_at"]
         for values in (old, new_values):
-            held = values["status"] in HOLDING_TERMS and values["ended_at"] is None
+            held = values["status"] in figures.HOLDING_TERMS and values["ended_at"] is None
             moments.append(now if held else values["ended_at"] or values["ends_at"])
     for name in ("ends_at", "ended_at"):
         if name in changed:
@@ -339,14 +320,14 @@ def _uncount(session, flush_context):
             terms_moment = FROM_THE_START
         time_from = terms_from = date.max
         if time_moment is not None:  # from the Monday of its week: weeks are counted whole
-            time_from = _monday_of(NEVER if time_moment <= FROM_THE_START else
-                                   clock.local_day(time_moment, timezone_name))
+            time_from = figures.period_key(NEVER if time_moment <= FROM_THE_START else
+                                           clock.local_day(time_moment, timezone_name), "week")
         if terms_moment is not None:
             # A rental started at t decides the terms that ended within the grace period before t.
             terms_from = NEVER if terms_moment - grace <= FROM_THE_START else \
                 clock.local_day(terms_moment - grace, timezone_name)
         today = clock.today(timezone_name)
-        if time_from > _sunday_on_or_before(today - timedelta(days=1)) and \
+        if time_from > figures.last_sunday(today - timedelta(days=1)) and \
                 terms_from > today - grace - DECIDED_AFTER:
             continue  # beyond any day the worker counts: nothing to tell it
         connection.execute(

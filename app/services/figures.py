@@ -126,7 +126,13 @@ class Period:
     ends_at: datetime    # naive UTC, excluded
 
 
-def _period_key(day, by):
+def last_sunday(day):
+    """The Sunday on or before `day`: the end of the last whole week (Monday to Sunday) by then."""
+    return day - timedelta(days=(day.weekday() + 1) % 7)
+
+
+def period_key(day, by):
+    """The key (first day) of the day/week/month/year period `day` falls in."""
     if by == "day":
         return day
     if by == "week":
@@ -153,7 +159,7 @@ def periods(start, end, by="month", timezone_name=None):
     out = []
     if start is None or end is None or start > end:
         return out
-    key = _period_key(start, by)
+    key = period_key(start, by)
     while key <= end:
         following = next_period_key(key, by)
         first, last = max(key, start), min(following - timedelta(days=1), end)
@@ -1177,8 +1183,8 @@ def _counted_weeks(branch_ids, start, end):
     if counted_to is None:
         return None
     first_monday = start + timedelta(days=(7 - start.weekday()) % 7)
-    last_sunday = counted_to - timedelta(days=(counted_to.weekday() + 1) % 7)
-    return (first_monday, last_sunday) if first_monday < last_sunday else None
+    week_end = last_sunday(counted_to)
+    return (first_monday, week_end) if first_monday < week_end else None
 
 
 def _lockers_in(branch_ids, zone_id):
@@ -1211,8 +1217,8 @@ def utilisation(branch_id, start, end, by="day", zone_id=None):
                                  if zone_id is None else (None, start))
         if counted_to is not None:
             for day, rented, open_seconds in _counted_time(branch_ids, start, counted_to):
-                used[_period_key(day, by)] += rented
-                usable[_period_key(day, by)] += open_seconds
+                used[period_key(day, by)] += rented
+                usable[period_key(day, by)] += open_seconds
         parts = live_from and locker_time(timezone_name, branch_ids, live_from, end, by, zone_id)
         if parts:
             spans, per_locker_used, per_locker_usable, _numbers = parts
@@ -1240,11 +1246,11 @@ def utilisation_by_locker(branch_id, start, end, by="week", zone_id=None):
         weeks = _counted_weeks(branch_ids, start, end) if by == "week" else None
         live = [(start, end)]
         if weeks is not None:
-            first_monday, last_sunday = weeks
+            first_monday, week_end = weeks
             numbers.update(_lockers_in(branch_ids, zone_id))
             stmt = _scoped(sa.select(LockerWeek.locker_id, LockerWeek.week, LockerWeek.occupied_seconds,
                                      LockerWeek.usable_seconds)
-                           .where(LockerWeek.week >= first_monday, LockerWeek.week <= last_sunday),
+                           .where(LockerWeek.week >= first_monday, LockerWeek.week <= week_end),
                            LockerWeek.branch_id, branch_ids)
             if zone_id is not None:
                 stmt = stmt.join(Locker, LockerWeek.locker_id == Locker.id).where(
@@ -1253,7 +1259,7 @@ def utilisation_by_locker(branch_id, start, end, by="week", zone_id=None):
                 used[locker_id][week] += rented
                 usable[locker_id][week] += open_seconds
             live = [(first, last) for first, last in (
-                (start, first_monday - timedelta(days=1)), (last_sunday + timedelta(days=1), end))
+                (start, first_monday - timedelta(days=1)), (week_end + timedelta(days=1), end))
                 if first <= last]
         for first, last in live:
             parts = locker_time(timezone_name, branch_ids, first, last, by, zone_id)
@@ -1285,8 +1291,14 @@ def new_clients(branch_id, start, end):
     return total
 
 
-def _grace():
+def grace_period():
     return timedelta(days=int(settings.get("grace_period_days")))
+
+
+def _term_end_sql():
+    """SQL: _term_end() of the Rental row."""
+    return sa.case((sa.and_(Rental.ended_at.is_not(None), Rental.ended_at < Rental.ends_at),
+                    Rental.ended_at), else_=Rental.ends_at)
 
 
 def _term_end(row):
@@ -1344,7 +1356,7 @@ def terms_by_day(timezone_name, branch_ids, start, end):
     """{local day: (terms ended, renewed)} of the decided terms that ended on `start`…`end`
     at the branches `branch_ids` (one timezone), counted live: renewal_rate()'s rule."""
     now = clock.now()
-    grace = _grace()
+    grace = grace_period()
     lo, hi = _utc_range(start, end, timezone_name)
     stmt = _scoped(sa.select(Rental.id, Rental.client_id, Rental.starts_at, Rental.ends_at,
                              Rental.ended_at)
@@ -1405,7 +1417,7 @@ def longest_tenured_clients(branch_id=None, limit=10):
     one rental's end and the next one's start. Past stays before a longer break
     do not count: a loyal client who left for a year starts again.
     """
-    grace = _grace()
+    grace = grace_period()
     now = clock.now()
     out = []
     for timezone_name, branch_ids in _branch_groups(branch_id):
@@ -1692,8 +1704,7 @@ def average_rental_length(branch_id, start, end, zone_id=None):
     is longest_tenured_clients'.) Measured and added up per zone in the database.
     """
     now = clock.now()
-    term_end = sa.case((sa.and_(Rental.ended_at.is_not(None), Rental.ended_at < Rental.ends_at),
-                        Rental.ended_at), else_=Rental.ends_at)
+    term_end = _term_end_sql()
     stop = sa.case((term_end > now, sa.literal(now, sa.DateTime)), else_=term_end)
     held = SecondsBetween(stop, Rental.starts_at)
     length = sa.case((held > 0, held), else_=0.0)
@@ -1758,6 +1769,30 @@ def turnover(branch_id, start, end, zone_id=None):
     rows = [LockerTurnover(row.id, row.number, zones[row.zone_id][0], counts[row.id],
                            clients[row.id]) for row in lockers]
     return sorted(rows, key=lambda row: (-row.clients, -row.rentals, row.number))
+
+
+@dataclass(frozen=True)
+class LockerYear:
+    """The locker analytics page (SPEC L5): the last year's lengths and turnover, idle lockers."""
+
+    time_on_locker: list
+    average_turnover: float
+    busiest: list
+    idle: list
+
+
+def locker_year(branch_id, idle_months, busiest=20):
+    """LockerYear of the branch (None: every branch): rentals started in the last 365 days,
+    the `busiest` lockers by distinct clients, lockers not rented for `idle_months` × 30 days."""
+    today = clock.branch_today(branch_id)
+    year_ago = today - timedelta(days=365)
+    lockers = turnover(branch_id, year_ago, today)
+    average = round(sum(row.clients for row in lockers) / len(lockers), 2) if lockers else 0
+    idle_since = clock.day_start_utc(today - timedelta(days=30 * idle_months),
+                                     clock.branch_timezone(branch_id))
+    return LockerYear(average_rental_length(branch_id, year_ago, today), average,
+                      [row for row in lockers if row.clients][:busiest],
+                      lockers_never_rented(branch_id, since=idle_since))
 
 
 @dataclass(frozen=True)
@@ -1869,8 +1904,7 @@ def inactive_clients(branch_id, start, end):
     """
     out = []
     renewal, later, holding = aliased(Rental), aliased(Rental), aliased(Rental)
-    term_end = sa.case((sa.and_(Rental.ended_at.is_not(None), Rental.ended_at < Rental.ends_at),
-                        Rental.ended_at), else_=Rental.ends_at)
+    term_end = _term_end_sql()
     for timezone_name, branch_ids in _branch_groups(branch_id):
         lo, hi = _utc_range(start, end, timezone_name)
         # The status and holding are checked here, not in SQL: SQLite's planner would read
