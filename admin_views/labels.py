@@ -46,6 +46,8 @@ COLUMN_LABELS = {
     "opt_in_whatsapp": _l("WhatsApp messages"),
     "ban_reason": _l("Ban reason"),
     "registered_at": _l("Registered"),
+    "inactive_since": _l("Inactive since"),
+    "inactive_rental_id": _l("Last rental"),
     "client": _l("Client"),
     "client.full_name": _l("Client"),
     "client.phone": _l("Client phone"),

@@ -160,8 +160,9 @@ class ClientView(SendsReminders, ServiceModelView):
     column_formatters = {"full_name": _profile_link}
     # Exports keep the plain name (Flask-Admin would otherwise reuse the link).
     column_formatters_export = {}
-    column_details_exclude_list = ["photo_path", "id_scan_path"]
-    column_export_exclude_list = ["photo_path", "id_scan_path"]
+    # The rental after which a client went inactive is bookkeeping for the report.
+    column_details_exclude_list = ["photo_path", "id_scan_path", "inactive_rental_id"]
+    column_export_exclude_list = ["photo_path", "id_scan_path", "inactive_rental_id"]
     form_columns = ["branch", "full_name", "phone", "email", "nid", "gender", "date_of_birth",
                     "address", "emergency_contact_name", "emergency_contact_phone", "tier",
                     "referred_by", "preferred_language", "opt_in_email", "opt_in_sms",

@@ -41,6 +41,7 @@ def create_app(config=None):
     from app.services import day_figures
     from app.services import events
     from app.services import figure_cache
+    from app.services import inactivity
     from app.services import notifications
     from app.services.network import TrustedProxies
 
@@ -60,6 +61,7 @@ def create_app(config=None):
     client_search.install_listeners()
     billing.install_listeners()
     day_figures.install_listeners()
+    inactivity.install_listeners()
     figure_cache.install_listeners()
     notifications.install_listeners()
     init_i18n(app)

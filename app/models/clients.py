@@ -103,6 +103,12 @@ class Client(TimestampMixin, db.Model):
     status = enum_column(ClientStatus, default=ClientStatus.ACTIVE, index=True)
     ban_reason = db.Column(db.String(255))
     registered_at = db.Column(db.DateTime, nullable=False, default=utcnow, index=True)
+    # Once the term of the rental a client started last has ended unrenewed and they hold
+    # no locker: that rental and when its term ended; both NULL while the client is active.
+    # Kept by app.services.inactivity with every change to the client's rentals, so the
+    # inactive-clients report reads one index. (No foreign key: rental already points here.)
+    inactive_rental_id = db.Column(db.Integer)
+    inactive_since = db.Column(db.DateTime, index=True)
 
     # A branch's desk lists its newest clients first.
     __table_args__ = (db.Index("ix_client_branch_registered_at", "branch_id", "registered_at"),)

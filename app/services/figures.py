@@ -1295,10 +1295,10 @@ def grace_period():
     return timedelta(days=int(settings.get("grace_period_days")))
 
 
-def _term_end_sql():
-    """SQL: _term_end() of the Rental row."""
-    return sa.case((sa.and_(Rental.ended_at.is_not(None), Rental.ended_at < Rental.ends_at),
-                    Rental.ended_at), else_=Rental.ends_at)
+def _term_end_sql(rental=Rental):
+    """SQL: _term_end() of the Rental row (or of an alias of Rental)."""
+    return sa.case((sa.and_(rental.ended_at.is_not(None), rental.ended_at < rental.ends_at),
+                    rental.ended_at), else_=rental.ends_at)
 
 
 def _term_end(row):
@@ -1900,43 +1900,23 @@ def inactive_clients(branch_id, start, end):
 
     The last rental is the one the client started last; it ended (its term, or
     earlier when released) in the range and was not renewed, and the client
-    holds no locker now. Found in the database: only such rentals come to Python.
+    holds no locker now. The client row keeps that rental and its end
+    (app.services.inactivity): the range is read from their index, and the
+    branch is the rental's.
     """
     out = []
-    renewal, later, holding = aliased(Rental), aliased(Rental), aliased(Rental)
-    term_end = _term_end_sql()
     for timezone_name, branch_ids in _branch_groups(branch_id):
         lo, hi = _utc_range(start, end, timezone_name)
-        # The status and holding are checked here, not in SQL: SQLite's planner would read
-        # by their indexes (nearly every rental has no locker held) rather than by ends_at.
-        stmt = _scoped(sa.select(Rental.id, Rental.client_id, Rental.locker_id, Rental.starts_at,
-                                 Rental.ends_at, Rental.ended_at, Rental.status,
-                                 Rental.holding_locker_id)
-                       .where(Rental.days > 0,
-                              # ends_at bounds the term's end: the ends_at index finds them.
-                              Rental.ends_at >= lo, Rental.ends_at < hi + MAX_TERM,
-                              sa.or_(Rental.ends_at < hi, Rental.ended_at < hi),
-                              term_end >= lo, term_end < hi,
-                              ~sa.exists().where(renewal.renewed_from_id == Rental.id),
-                              ~sa.exists().where(later.client_id == Rental.client_id,
-                                                 later.status.in_(RENTED),
-                                                 later.starts_at > Rental.starts_at),
-                              ~sa.exists().where(holding.client_id == Rental.client_id,
-                                                 holding.holding_locker_id.is_not(None))),
+        stmt = _scoped(sa.select(Client.id, Client.full_name, Client.phone, Client.inactive_since,
+                                 Rental.locker_id)
+                       .join(Rental, Rental.id == Client.inactive_rental_id)
+                       .where(Client.inactive_since >= lo, Client.inactive_since < hi),
                        Rental.branch_id, branch_ids)
-        last = {}
-        for row in db.session.execute(stmt):
-            if row.status not in RENTED or row.holding_locker_id is not None:
-                continue
-            # Two rentals started at the same moment: the one that ended last.
-            if row.client_id not in last or _term_end(row) > _term_end(last[row.client_id]):
-                last[row.client_id] = row
+        rows = db.session.execute(stmt).all()
         today = clock.today(timezone_name)
-        numbers = _locker_numbers({row.locker_id for row in last.values()})
-        names = _client_names(last)
-        for client_id, row in last.items():
-            ended_on = clock.local_day(_term_end(row), timezone_name)
-            name, phone = names.get(client_id, ("", ""))
-            out.append(Inactive(client_id, name, phone, numbers.get(row.locker_id, ""), ended_on,
-                                (today - ended_on).days))
+        numbers = _locker_numbers({row.locker_id for row in rows})
+        for row in rows:
+            ended_on = clock.local_day(row.inactive_since, timezone_name)
+            out.append(Inactive(row.id, row.full_name, row.phone, numbers.get(row.locker_id, ""),
+                                ended_on, (today - ended_on).days))
     return sorted(out, key=lambda row: (row.ended_on, row.client_name, row.client_id))

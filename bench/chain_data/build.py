@@ -327,6 +327,12 @@ def _sequences_and_statistics(connection):
 
     connection.execute(sa.update(Invoice).values(owed_poisha=billing.owed_from_payments_sql()))
     connection.commit()
+    # Whether each client has gone inactive (Client.inactive_since), which
+    # app.services.inactivity keeps with every change to a rental; here from the bulk rentals.
+    from app.services import inactivity
+
+    inactivity.keep_inactive_again(connection=connection)
+    connection.commit()
     if dialect == "postgresql":
         # COPY with explicit ids leaves the SERIAL sequences where they were.
         serials = connection.execute(sa.text(
