@@ -56,7 +56,9 @@ def default_timezone():
 
 def zone(timezone_name=None):
     """The ZoneInfo of `timezone_name`; the default one when it is empty or unknown."""
-    for name in (timezone_name, default_timezone(), "Asia/Dhaka"):
+    # The default is looked up only when needed: this runs for every time shown on a page.
+    for name in (timezone_name, default_timezone, "Asia/Dhaka"):
+        name = name() if callable(name) else name
         if not name:
             continue
         try:

@@ -1908,15 +1908,14 @@ def inactive_clients(branch_id, start, end):
     for timezone_name, branch_ids in _branch_groups(branch_id):
         lo, hi = _utc_range(start, end, timezone_name)
         stmt = _scoped(sa.select(Client.id, Client.full_name, Client.phone, Client.inactive_since,
-                                 Rental.locker_id)
+                                 Locker.number)
                        .join(Rental, Rental.id == Client.inactive_rental_id)
+                       .join(Locker, Locker.id == Rental.locker_id)
                        .where(Client.inactive_since >= lo, Client.inactive_since < hi),
                        Rental.branch_id, branch_ids)
-        rows = db.session.execute(stmt).all()
         today = clock.today(timezone_name)
-        numbers = _locker_numbers({row.locker_id for row in rows})
-        for row in rows:
+        for row in db.session.execute(stmt):
             ended_on = clock.local_day(row.inactive_since, timezone_name)
-            out.append(Inactive(row.id, row.full_name, row.phone, numbers.get(row.locker_id, ""),
-                                ended_on, (today - ended_on).days))
+            out.append(Inactive(row.id, row.full_name, row.phone, row.number, ended_on,
+                                (today - ended_on).days))
     return sorted(out, key=lambda row: (row.ended_on, row.client_name, row.client_id))
