@@ -77,3 +77,23 @@ def test_a_list_counts_up_to_its_cap_and_then_says_more_than(app, desk):
     # The count reads at most cap + 1 rows, whatever the table holds.
     assert any("LIMIT" in statement and "count(*)" in statement for statement in seen)
     assert "(7)" in desk.login_as("Super Admin").get("/admin/clients/").get_data(as_text=True)
+
+
+def test_each_row_links_to_its_own_record(desk):
+    """A row's view and edit links, built once per page and given each row's id, lead to that row."""
+    import re
+    from urllib.parse import parse_qs
+    from urllib.parse import urlsplit
+
+    branch = desk.make_branch()
+    made = {desk.make_client(branch=branch, name=f"Row {n}", phone=f"+88017111000{n:02d}").id
+            for n in range(3)}
+    page = desk.login_as("Manager").get("/admin/clients/?search=Row").get_data(as_text=True)
+    for kind in ("details", "edit"):
+        links = [urlsplit(href.replace("&amp;", "&"))
+                 for href in re.findall(rf'href="(/admin/clients/{kind}/\?[^"]+)"', page)]
+        ids = {int(parse_qs(link.query)["id"][0]) for link in links}
+        assert ids == made, kind
+        # Each comes back to the list it was opened from.
+        (back,) = {parse_qs(link.query)["url"][0] for link in links}
+        assert back.startswith("/admin/clients/?search=Row"), back
