@@ -18,7 +18,6 @@ from flask import redirect
 from flask import request
 from flask import url_for
 from flask_admin import expose
-from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -29,6 +28,7 @@ from admin_views.base import user_branch_id
 from admin_views.file_exports import log_download
 from admin_views.file_exports import queue_for_worker
 from app.extensions import db
+from app.i18n import local_date
 from app.models import Branch
 from app.models import ReportFrequency
 from app.models import Zone
@@ -46,7 +46,8 @@ FILTER_NAMES = ("start", "end", "branch_id", "zone_id")
 def _subtitle(params):
     branch = db.session.get(Branch, params.branch_id) if params.branch_id else None
     zone = db.session.get(Zone, params.zone_id) if params.zone_id else None
-    parts = [f"{format_date(params.start, 'dd/MM/yyyy')} – {format_date(params.end, 'dd/MM/yyyy')}",
+    # In the reader's digits, as the dates in the table and the date fields are.
+    parts = [f"{local_date(params.start)} – {local_date(params.end)}",
              branch.name if branch else _("All branches")]
     if zone is not None:
         parts.append(local_name(zone.name, zone.name_bn))

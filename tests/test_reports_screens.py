@@ -53,6 +53,7 @@ def test_a_report_shows_the_storys_figures_and_exports_them(story, desk):  # noq
     accountant = desk.login_as(ACCOUNTANT, locale="bn")
     page = accountant.get(f"/admin/reports/collections-month/?{MARCH}").get_data(as_text=True)
     assert "৳৩,১৪০.০০" in page  # March's money, in the reader's digits
+    assert "০১/০৩/২০২৬ – ৩১/০৩/২০২৬" in page  # and the range it covers
 
     rows = _csv(accountant.get(f"/admin/reports/collections-month/export/csv/?{MARCH}").data)
     assert rows[0][0] == "মাস" and rows[-1][-1] == "3140.00"
