@@ -7,6 +7,7 @@ Staff limited to one branch see only that branch's rows, in lists, forms,
 counts and exports.
 """
 
+import contextvars
 import io
 import math
 from datetime import date
@@ -433,8 +434,17 @@ class CappedCount:
         return refined
 
     def scalar(self):
+        # Asked by Flask-Admin before it reads the page; SecuredModelView.get_list may
+        # have it wait (itself as the answer) until the page shows whether it is needed.
+        return self if _count_after_page.get() else self.count()
+
+    def count(self):
         rows = self._query.with_entities(literal_column("1")).limit(self.cap + 1).subquery()
         return db.session.execute(select(func.count()).select_from(rows)).scalar_one()
+
+
+# Set while SecuredModelView.get_list reads page one before counting (see there).
+_count_after_page = contextvars.ContextVar("count_after_page", default=False)
 
 
 class SecuredModelView(ModelView):
@@ -618,6 +628,24 @@ class SecuredModelView(ModelView):
 
     def get_count_query(self):
         return CappedCount(self._scoped(super().get_count_query()), self.count_cap)
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True,
+                 page_size=None):
+        """The count and rows of a list page; page one is read first, and when it is not
+        full its rows are the count: a search then runs once, not twice."""
+        size = self.page_size if page_size is None else page_size
+        if not execute or page or not size:
+            return super().get_list(page, sort_column, sort_desc, search, filters,
+                                    execute=execute, page_size=page_size)
+        token = _count_after_page.set(True)
+        try:
+            count, rows = super().get_list(page, sort_column, sort_desc, search, filters,
+                                           execute=execute, page_size=page_size)
+        finally:
+            _count_after_page.reset(token)
+        if isinstance(count, CappedCount):
+            count = len(rows) if len(rows) < size else count.count()
+        return count, rows
 
     def get_one(self, id):
         # Flask-Admin hands the URL's text to the database as it came (see parse_pk).

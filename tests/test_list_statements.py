@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from flask_admin.contrib.sqla import ModelView
 
 from app.extensions import db
+from app.services import client_search
 
 SMALL, LARGE = 5, 25
 
@@ -65,13 +66,14 @@ def test_a_list_counts_up_to_its_cap_and_then_says_more_than(app, desk):
     """Past `count_cap` rows a list stops counting: "more than …" in the reader's language."""
     desk.insert_clients(desk.make_branch(), 7)
     view = next(view for view in _list_views(app) if view.endpoint == "clients")
-    view.count_cap = 5
+    # A full page: its rows alone cannot say how many there are, so the list counts.
+    view.count_cap, view.page_size = 5, 3
     try:
         with counting_statements() as seen:
             english = desk.login_as("Super Admin").get("/admin/clients/").get_data(as_text=True)
         bengali = desk.login_as("Super Admin", locale="bn").get("/admin/clients/")
     finally:
-        del view.count_cap
+        del view.count_cap, view.page_size
     assert "(more than 5)" in english and "(7)" not in english
     assert "৫-এর বেশি" in bengali.get_data(as_text=True)
     # The count reads at most cap + 1 rows, whatever the table holds.
@@ -97,3 +99,22 @@ def test_each_row_links_to_its_own_record(desk):
         # Each comes back to the list it was opened from.
         (back,) = {parse_qs(link.query)["url"][0] for link in links}
         assert back.startswith("/admin/clients/?search=Row"), back
+
+
+def test_a_search_that_fills_less_than_a_page_is_run_once(desk):
+    """Page one is read first; fewer rows than a page are their own count, so the search's
+    SQL runs once. A full page still asks for the count (capped), and says it."""
+    branch = desk.make_branch()
+    for n in range(4):
+        desk.make_client(branch=branch, name=f"Nayeem {n}", phone=f"+88017112000{n:02d}")
+    browser = desk.login_as("Manager")
+    with counting_statements() as seen:
+        page = browser.get("/admin/clients/?search=Nayeem").get_data(as_text=True)
+    assert len([sql for sql in seen if "client_search_key" in sql]) == 1
+    assert "(4)" in page
+    desk.insert_clients(branch, 60, name="Nayeem {n}", phone="+8801713{n:06d}")
+    client_search.write_missing_keys()
+    with counting_statements() as seen:
+        page = browser.get("/admin/clients/?search=Nayeem").get_data(as_text=True)
+    assert len([sql for sql in seen if "client_search_key" in sql]) == 2
+    assert "(64)" in page
