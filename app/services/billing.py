@@ -17,8 +17,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import aliased
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from app.extensions import db
 from app.i18n import money
@@ -46,6 +44,7 @@ from app.services import pricing
 from app.services import settings
 from app.services.errors import Refusal
 from app.services.transactions import desk_action
+from app.services.transactions import show_kept_values
 
 MAX_INSTALMENTS = 24
 # Payments whose money came in (a refunded payment was still received first).
@@ -401,12 +400,7 @@ def _keep_owed(session, flush_context):
     connection = session.connection()
     connection.execute(sa.update(Invoice).where(Invoice.id.in_(ids))
                        .values(owed_poisha=owed_from_payments_sql()))
-    # Invoices the session holds say the new amount too (the UPDATE went around them).
-    for invoice_id, owed in connection.execute(sa.select(Invoice.id, Invoice.owed_poisha)
-                                               .where(Invoice.id.in_(ids))):
-        held = session.identity_map.get(identity_key(Invoice, invoice_id))
-        if held is not None:
-            set_committed_value(held, "owed_poisha", owed)
+    show_kept_values(session, Invoice, ids, Invoice.owed_poisha)
 
 
 def keep_owed_again(invoice_ids=None):

@@ -16,14 +16,13 @@ with the client until it is handed back), so no clock-driven job is needed.
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import aliased
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from app.extensions import db
 from app.models import Client
 from app.models import Rental
 from app.services.figures import RENTED
 from app.services.figures import _term_end_sql
+from app.services.transactions import show_kept_values
 
 # Clients are updated in slices of this many ids (SQLite and MariaDB limit a statement's size).
 CHUNK = 500
@@ -100,15 +99,7 @@ def _keep_inactive(session, flush_context):
         return
     connection = session.connection()
     keep_inactive_again(ids, connection)
-    # Clients the session holds say the new values too (the UPDATE went around them).
-    for chunk in (sorted(ids)[i:i + CHUNK] for i in range(0, len(ids), CHUNK)):
-        for client_id, rental_id, since in connection.execute(
-                sa.select(Client.id, Client.inactive_rental_id, Client.inactive_since)
-                .where(Client.id.in_(chunk))):
-            held = session.identity_map.get(identity_key(Client, client_id))
-            if held is not None:
-                set_committed_value(held, "inactive_rental_id", rental_id)
-                set_committed_value(held, "inactive_since", since)
+    show_kept_values(session, Client, ids, Client.inactive_rental_id, Client.inactive_since)
 
 
 def install_listeners():

@@ -35,6 +35,8 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app.extensions import db
 from app.models import Setting
@@ -137,3 +139,25 @@ def _refusal_for(exc):
         if name in text:
             return Refusal(message, field)
     return None
+
+
+def show_kept_values(session, model, ids, *columns):
+    """Make the objects of `model` with `ids` that the session holds show `columns` as the
+    database now has them.
+
+    For values a flush hook keeps with an UPDATE of its own (an invoice's amount
+    owed, a client's inactivity): the UPDATE goes around the session, whose
+    objects would otherwise go on saying the old value until they are read again.
+    """
+    held = {}
+    for row_id in ids:
+        obj = session.identity_map.get(identity_key(model, row_id))
+        if obj is not None:
+            held[row_id] = obj
+    chunk = 500  # SQLite and MariaDB limit a statement's size
+    found = sorted(held)
+    for start in range(0, len(found), chunk):
+        for row_id, *values in session.connection().execute(
+                sa.select(model.id, *columns).where(model.id.in_(found[start:start + chunk]))):
+            for column, value in zip(columns, values, strict=True):
+                set_committed_value(held[row_id], column.key, value)
