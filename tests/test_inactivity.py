@@ -39,10 +39,13 @@ def test_a_client_goes_inactive_when_the_locker_comes_back_and_active_when_they_
     with at(datetime(2026, 3, 1, 4, 0)):
         rental = rentals.assign(first.id, client.id, RentalTerm.MONTHLY, by_user_id=None)
     assert _kept(client.id) == (None, None)
+    edited = db.session.execute(sa.select(Client.updated_at).where(Client.id == client.id)).scalar()
     # Released early, on 10 March: the term ended then.
     with at(datetime(2026, 3, 10, 5, 0)):
         rentals.release(rental.id, by_user_id=None)
     assert _kept(client.id) == (rental.id, datetime(2026, 3, 10, 5, 0))
+    # Bookkeeping, not an edit of the client.
+    assert db.session.execute(sa.select(Client.updated_at).where(Client.id == client.id)).scalar() == edited
     # The client object the session holds says so too, without being read again.
     held = db.session.get(Client, client.id)
     assert held.inactive_since == datetime(2026, 3, 10, 5, 0)

@@ -74,7 +74,8 @@ def keep_inactive_again(client_ids=None, connection=None):
         # UPDATE, PostgreSQL and SQLite would read the column's old value, MariaDB the new).
         for values in ({"inactive_rental_id": inactive_rental_sql()},
                        {"inactive_since": inactive_since_sql()}):
-            stmt = sa.update(Client).values(**values)
+            # Not an edit of the client: updated_at stays (its onupdate would set it).
+            stmt = sa.update(Client).values(**values, updated_at=Client.updated_at)
             if ids is not None:
                 stmt = stmt.where(Client.id.in_(ids))
             result = connection.execute(stmt)
