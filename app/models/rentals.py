@@ -77,7 +77,7 @@ class Rental(TimestampMixin, db.Model):
     id = db.Column(db.Integer, primary_key=True)
     branch_id = db.Column(db.ForeignKey("branch.id"), nullable=False, index=True)
     locker_id = db.Column(db.ForeignKey("locker.id"), nullable=False, index=True)
-    client_id = db.Column(db.ForeignKey("client.id"), nullable=False, index=True)
+    client_id = db.Column(db.ForeignKey("client.id"), nullable=False)
     term = enum_column(RentalTerm, default=RentalTerm.MONTHLY)
     days = db.Column(db.Integer, nullable=False)
     starts_at = db.Column(db.DateTime, nullable=False, index=True)
@@ -100,7 +100,9 @@ class Rental(TimestampMixin, db.Model):
                       db.Index("ix_rental_branch_ends_at", "branch_id", "ends_at"),
                       # Rentals given back after their term's end (time on lockers).
                       db.Index("ix_rental_ended_at", "ended_at"),
-                      db.Index("ix_rental_locker_client", "locker_id", "client_id"))
+                      db.Index("ix_rental_locker_client", "locker_id", "client_id"),
+                      # A client's rentals newest first (their profile), a page at a time.
+                      db.Index("ix_rental_client_starts_at", "client_id", "starts_at"))
 
     branch = db.relationship("Branch")
     locker = db.relationship("Locker")
