@@ -38,6 +38,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import close_all_sessions
 
 from app.extensions import db
 from app.models import utcnow
@@ -612,8 +613,12 @@ def _put_back(path, manifest):
         # altered since it was checked raises here.
         with _reading(path, whole=True) as archive:
             archive.extractall(work, filter="data")
+        # No connection of this process may hold a lock on what is replaced: not this
+        # context's session, not one left open elsewhere (a response still streaming),
+        # and no pooled connection. PostgreSQL's DROP SCHEMA would wait for it for ever.
         db.session.remove()
-        db.engine.dispose()  # no pooled connection may hold a lock on what is replaced
+        close_all_sessions()
+        db.engine.dispose()
         RESTORERS[kind](work / DUMP_NAMES[kind])
         db.engine.dispose()
         _swap_uploads(work / "uploads")
