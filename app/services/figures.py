@@ -1294,10 +1294,10 @@ def grace_period():
     return timedelta(days=int(settings.get("grace_period_days")))
 
 
-def _term_end_sql(rental=Rental):
-    """SQL: _term_end() of the Rental row (or of an alias of Rental)."""
-    return sa.case((sa.and_(rental.ended_at.is_not(None), rental.ended_at < rental.ends_at),
-                    rental.ended_at), else_=rental.ends_at)
+def _term_end_sql():
+    """SQL: _term_end() of the Rental row."""
+    return sa.case((sa.and_(Rental.ended_at.is_not(None), Rental.ended_at < Rental.ends_at),
+                    Rental.ended_at), else_=Rental.ends_at)
 
 
 def _term_end(row):

@@ -20,12 +20,10 @@ from sqlalchemy.orm import aliased
 from app.extensions import db
 from app.models import Client
 from app.models import Rental
+from app.services.figures import CHUNK
 from app.services.figures import RENTED
 from app.services.figures import _term_end_sql
 from app.services.transactions import show_kept_values
-
-# Clients are updated in slices of this many ids (SQLite and MariaDB limit a statement's size).
-CHUNK = 500
 
 
 def inactive_rental_sql():
