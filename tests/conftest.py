@@ -29,7 +29,7 @@ TEST_REDIS_URL = f"{_REDIS_BASE}/{int(_REDIS_DB) - _WORKER_INDEX}"
 TEST_SETTINGS_KEY = "dGVzdC1zZXR0aW5ncy1rZXktMzItYnl0ZXMtbG9uZyE="
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Per-app state our services keep in app.extensions, reset between tests.
-PER_TEST_EXTENSIONS = ("locker_grid", "login_throttle")
+PER_TEST_EXTENSIONS = ("locker_grid", "login_throttle", "desk_menus")
 _unreachable = {}
 
 
@@ -68,11 +68,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     class OneProcessPerServer(LoadScopeScheduling):
         def _split_scope(self, nodeid):
-            parameters = nodeid.rpartition("[")[2].rstrip("]").split("-") if "[" in nodeid else ()
-            for backend in databases.SERVER_URLS:
-                if backend in parameters:
-                    return backend
-            return nodeid
+            return databases.server_of(nodeid) or nodeid
 
     return OneProcessPerServer(config, log)
 

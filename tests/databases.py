@@ -61,11 +61,46 @@ def drop_everything(url):
     engine.dispose()
 
 
+def server_of(nodeid):
+    """The database server a test's node id runs on ("postgresql", "mariadb"), or None.
+
+    Read from the first "[": a parameter may hold brackets of its own (an upload named
+    "<?php system($_GET['c']); ?>"). A server's test taken for no server's would run in
+    the other pytest-xdist process, whose first test on that server drops the schema
+    this process is using.
+    """
+    parameters = nodeid.partition("[")[2].removesuffix("]").split("-")
+    return next((backend for backend in SERVER_URLS if backend in parameters), None)
+
+
+# Once a test has ended, no other connection to its database may still be inside a
+# transaction: its locks would make the DELETEs below (or a restore's DROP SCHEMA) wait
+# for ever, and CI would hang instead of failing. Each server's tests run in one
+# process (conftest.pytest_xdist_make_scheduler), so any such connection is this test's.
+_OPEN_TRANSACTIONS = {
+    "postgresql": "SELECT left(query, 200) FROM pg_stat_activity "
+                  "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                  "AND state LIKE 'idle in transaction%'",
+    "mysql": "SELECT left(coalesce(trx_query, trx_state), 200) FROM information_schema.innodb_trx "
+             "JOIN information_schema.processlist ON id = trx_mysql_thread_id "
+             "WHERE db = database() AND trx_mysql_thread_id <> connection_id()",
+}
+_OPEN_TRANSACTIONS["mariadb"] = _OPEN_TRANSACTIONS["mysql"]
+
+
+def _refuse_open_transactions(conn, dialect):
+    if dialect not in _OPEN_TRANSACTIONS:
+        return
+    left_open = conn.execute(sa.text(_OPEN_TRANSACTIONS[dialect])).scalars().all()
+    assert not left_open, f"the test left transactions open on other connections: {left_open}"
+
+
 def empty_tables(db):
     """Delete every row of every table (the schema stays), quickly on each backend."""
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
     dialect = db.engine.dialect.name
     with db.engine.begin() as conn:
+        _refuse_open_transactions(conn, dialect)
         if dialect == "postgresql":
             # DELETE, not TRUNCATE: a TRUNCATE of sixty tables gives each a new file and
             # took 1.6 s per test; deleting a test's few rows takes 0.04 s. Replica mode

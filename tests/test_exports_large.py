@@ -236,3 +236,31 @@ def test_the_fast_cells_are_what_get_export_value_gives_on_every_list(app, desk)
                 assert sorted(got, key=repr) == sorted(expected, key=repr), view.endpoint
                 plain += _plain_plan(view, names) is not None
     assert plain >= 6  # the plain way is the common one (clients among them)
+
+
+def test_a_streamed_csv_leaves_no_transaction_open(desk):
+    """A list read as objects (the activity log) streams after its view returned: each
+    batch is read in the session of the context the stream runs in, which is ended when
+    the stream ends. A batch read in the view's own session (already ended) began a
+    transaction nothing closed, and on PostgreSQL its connection sat "idle in transaction"
+    holding locks until garbage collection."""
+    import weakref
+
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    desk.make_locker(number="LOG-1")
+    db.session.commit()
+    began = weakref.WeakSet()
+
+    def remember(session, _transaction, _connection):
+        began.add(session)
+
+    event.listen(Session, "after_begin", remember)
+    try:
+        export = desk.login_as(ACCOUNTANT).get("/admin/activity/export/csv/")
+        assert "LOG-1" in export.get_data(as_text=True)
+    finally:
+        event.remove(Session, "after_begin", remember)
+    db.session.commit()
+    assert [session for session in began if session.in_transaction()] == []

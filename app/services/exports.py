@@ -276,6 +276,11 @@ def stream_objects(query, id_column, batch=BATCH):
     batch needs one); each batch of rows is then loaded by id through `query`
     itself, so its loader options and the list's joins apply. Rows the
     session no longer references are freed as the file is written.
+
+    A streamed response is read after its view returned and its session was
+    ended, so each batch is read in the session current when the stream runs
+    (`with_session`), which ends with the stream's own context; the session
+    `query` was built in would begin a transaction nothing closes.
     """
     from app.extensions import db
 
@@ -284,8 +289,9 @@ def stream_objects(query, id_column, batch=BATCH):
         result = connection.execution_options(stream_results=True, yield_per=batch).execute(
             ids_statement)
         for ids in result.scalars().partitions(batch):
+            batch_query = query.with_session(db.session()).order_by(None)
             found = {getattr(row, id_column.key): row for row in
-                     query.order_by(None).filter(id_column.in_(ids)).all()}
+                     batch_query.filter(id_column.in_(ids)).all()}
             for row_id in ids:
                 if row_id in found:
                     yield found[row_id]
