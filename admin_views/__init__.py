@@ -28,6 +28,7 @@ from admin_views.menu import LOCKERS
 from admin_views.menu import MONEY
 from admin_views.menu import SYSTEM
 from admin_views.menu import may_open
+from admin_views.menu import menu_drawn_once
 from admin_views.pages import HomeView
 from admin_views.people import ClientView
 from admin_views.people import PaymentView
@@ -88,6 +89,7 @@ def init_admin(app):
                                    endpoint="activity"))
     # Pages link to other pages only when the reader may open them (no link to a 403).
     app.add_template_global(may_open, "may_open")
+    app.add_template_global(menu_drawn_once, "menu_drawn_once")
     # Areas that bring several screens register their own.
     for area in (grid, rental_desk, key_desk, waitlist, registration, maintenance, lost_found,
                  analytics, imports, pricing, billing, documents, messages, queues, backups,

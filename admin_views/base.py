@@ -38,11 +38,14 @@ from flask_admin.model import filters
 from flask_admin.model import typefmt
 from flask_admin.model.fields import AjaxSelectField
 from flask_admin.model.form import converts
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import to_user_timezone
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from jinja2 import pass_context
 from markupsafe import Markup
+from markupsafe import escape
 from sqlalchemy import BigInteger
 from sqlalchemy import func
 from sqlalchemy import literal_column
@@ -128,9 +131,10 @@ def scope_to_branch(query, model):
 MAX_ID = 2**31 - 1
 # The converter for an id in a route's path: <{ID_PATH}:invoice_id> is a 404 beyond MAX_ID.
 ID_PATH = f"int(max={MAX_ID})"
-# Stands for the row id in a link built once per page (SecuredModelView.get_url): letters
-# and digits, which url_for leaves as they are.
-ROW_ID_MARK = "rowid0mark"
+# Stands for the row id in links and buttons drawn once per page (SecuredModelView.get_url,
+# row_actions_html): a number, as an <int:…> in a route's path needs one, which no record
+# has (past MAX_ID) and nothing else on a page writes (nineteen digits in a row).
+ROW_ID_MARK = "9081726354453627189"
 
 
 def parse_id(value):
@@ -500,6 +504,58 @@ class SecuredModelView(ModelView):
         if key not in links:
             links[key] = super().get_url(endpoint, **{**kwargs, "id": ROW_ID_MARK})
         return links[key].replace(ROW_ID_MARK, quote(str(row_id), safe=""))
+
+    @pass_context
+    def row_actions_html(self, context, actions, row_id, row):
+        """The row's action buttons (view, edit, delete, print …), drawn once per page.
+
+        Every action of a list row depends on the row's id alone, so the buttons are
+        drawn for a marked id on the first row and given each later row's id; an id
+        that is not a number (it would need quoting in a link) is drawn on its own.
+        """
+        row_id = str(row_id)  # Flask-Admin's get_pk_value gives the id as text
+        if not (row_id.isascii() and row_id.isdigit()):
+            return Markup("").join(action.render_ctx(context, row_id, row) for action in actions)
+        drawn = g.setdefault("row_actions_drawn", {})
+        key = (self.endpoint, tuple(map(id, actions)))
+        if key not in drawn:
+            drawn[key] = str(Markup("").join(action.render_ctx(context, ROW_ID_MARK, None)
+                                             for action in actions))
+        return Markup(drawn[key].replace(ROW_ID_MARK, row_id))
+
+    @pass_context
+    def row_cells_html(self, context, row, list_columns):
+        """The row's cells, each value through get_list_value (formatters, escaping).
+
+        What the list template's loop over the columns wrote, in one call per row
+        instead of two template calls per cell: on a page of 50 rows that loop was
+        a third of the page's time. Lists with editable columns keep the loop.
+        """
+        return Markup("".join(f'<td class="col-{escape(name)}">'
+                              f'{escape(self.get_list_value(context, row, name))}</td>'
+                              for name, _label in list_columns))
+
+    def _get_filter_groups(self):
+        """The filters' names, operations and options, translated once per language.
+
+        Flask-Admin translates every filter of the list on every page; here that is
+        done once per language and kept. Options read from the database (a callable,
+        such as the clients' tags, which staff add while the app runs) are read again
+        for each page.
+        """
+        kept = self.__dict__.setdefault("_filter_groups_by_language", {})
+        language = str(get_locale())
+        if language not in kept:
+            kept[language] = super()._get_filter_groups()
+        groups = kept[language]
+        live = [index for index, flt in enumerate(self._filters or ()) if callable(flt.options)]
+        if not groups or not live:
+            return groups
+        return {label: [{**item, "options": [(key, str(text)) for key, text in
+                                             self._filters[item["index"]].get_options(self)]
+                                             or None}
+                        if item["index"] in live else item for item in items]
+                for label, items in groups.items()}
 
     def __init__(self, model, db, **kwargs):
         # Labels first: Flask-Admin names the form fields and filters while it builds them.

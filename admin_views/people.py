@@ -52,7 +52,7 @@ def _taka_export(view, context, model, name):
 
 def _profile_link(view, context, model, name):
     """The client's name, linking to their profile page."""
-    return Markup('<a href="%s">%s</a>') % (url_for("client_profile.index", id=model.id),
+    return Markup('<a href="%s">%s</a>') % (view.get_url("client_profile.index", id=model.id),
                                            model.full_name)
 
 
@@ -192,11 +192,6 @@ class ClientView(SendsReminders, ServiceModelView):
         if sent:
             flash(_("Reminders on their way to %(count)s client(s).", count=number(sent)),
                   "success")
-
-    def _get_filter_groups(self):
-        # Tags are added while the app runs; Flask-Admin caches filter options at start.
-        self._refresh_filters_cache()
-        return super()._get_filter_groups()
 
 
 

@@ -15,14 +15,15 @@ import flask_admin.babel
 from babel import support
 from babel.numbers import format_decimal as babel_format_decimal
 from flask import current_app
+from flask import g
+from flask import has_app_context
 from flask import has_request_context
 from flask import request
 from flask import session
 from flask_babel import Domain
-from flask_babel import format_date
-from flask_babel import format_datetime
 from flask_babel import get_locale
 from flask_babel import get_translations
+from flask_babel import to_user_timezone
 from flask_login import current_user
 from jinja2 import pass_context
 from markupsafe import Markup
@@ -72,7 +73,8 @@ def select_timezone():
 
 def reads_bengali():
     """True when what is being made (a page, a message) is for a Bengali reader."""
-    return str(get_locale()) == "bn"
+    locale = get_locale()
+    return locale is not None and locale.language == "bn" and not locale.territory
 
 
 def money(poisha):
@@ -112,6 +114,22 @@ def numbers_for_reader(message, variables):
 
 class ReaderDomain(Domain):
     """Flask-Babel's message domain, writing the numbers in a message in the reader's digits."""
+
+    def get_translations(self):
+        # A page asks for its catalog a few hundred times (labels, menus, each enum cell);
+        # Flask-Babel finds it again each time from the locale's name. It is kept here on
+        # Flask-Babel's own per-context namespace for as long as that locale object is
+        # the context's (force_locale and refresh replace it).
+        if not has_app_context():
+            return super().get_translations()
+        ctx = getattr(g._get_current_object(), "_flask_babel", None)
+        kept = getattr(ctx, "reader_translations", None)
+        if kept is not None and kept[0] is self and kept[1] is getattr(ctx, "babel_locale", None):
+            return kept[2]
+        translations = super().get_translations()
+        ctx = g._flask_babel  # made by the lookup above
+        ctx.reader_translations = (self, getattr(ctx, "babel_locale", None), translations)
+        return translations
 
     def gettext(self, string, **variables):
         message = self.get_translations().ugettext(string)
@@ -154,8 +172,10 @@ def _template_ngettext(__context, __singular, __plural, __num, **variables):
 
 # One date style on every screen, as on the printed invoices: 02/01/2026 and
 # 02/01/2026 00:30 (a 24-hour clock, so no AM/PM to translate), in the reader's digits.
-DATE_FORMAT = "dd/MM/yyyy"
-DATETIME_FORMAT = "dd/MM/yyyy HH:mm"
+# Numbers only, so no locale's names are needed: strftime writes it (a list shows a
+# time on each of its rows, and Babel's formatter took most of a cell's time).
+DATE_FORMAT = "%d/%m/%Y"
+DATETIME_FORMAT = "%d/%m/%Y %H:%M"
 
 
 def _in_readers_digits(text):
@@ -166,7 +186,7 @@ def local_datetime(value):
     """A UTC datetime from the database, shown in the user's branch timezone: 02/01/2026 00:30."""
     if value is None:
         return ""
-    return _in_readers_digits(format_datetime(value, DATETIME_FORMAT))
+    return _in_readers_digits(to_user_timezone(value).strftime(DATETIME_FORMAT))
 
 
 def local_date(value):
@@ -175,7 +195,7 @@ def local_date(value):
         return ""
     if isinstance(value, datetime):
         return local_datetime(value)
-    return _in_readers_digits(format_date(value, DATE_FORMAT))
+    return _in_readers_digits(value.strftime(DATE_FORMAT))
 
 
 def _wtforms_translations():

@@ -118,3 +118,26 @@ def test_a_search_that_fills_less_than_a_page_is_run_once(desk):
         page = browser.get("/admin/clients/?search=Nayeem").get_data(as_text=True)
     assert len([sql for sql in seen if "client_search_key" in sql]) == 2
     assert "(64)" in page
+
+
+def test_each_rows_buttons_act_on_that_row(desk):
+    """A row's buttons are drawn once per page and given each row's id: each row's view
+    link, delete form and checkbox name the row they sit in, and no row carries the
+    mark the buttons were drawn with."""
+    import re
+
+    from admin_views.base import ROW_ID_MARK
+
+    zone = desk.make_zone()
+    made = {desk.make_locker(zone=zone, number=f"ROW-{n}").id for n in range(3)}
+    page = desk.login_as("Super Admin").get("/admin/lockers/?search=ROW").get_data(as_text=True)
+    assert ROW_ID_MARK not in page
+    rows = re.findall(r"<tr>(.*?)</tr>", page, re.S)[1:]
+    seen = set()
+    for row in rows:
+        (checked,) = re.findall(r'name="rowid" class="action-checkbox" value="(\d+)"', row)
+        (viewed,) = re.findall(r'/admin/lockers/details/\?id=(\d+)', row)
+        (deleted,) = re.findall(r'<input id="id" name="id" type="hidden" value="(\d+)"', row)
+        assert checked == viewed == deleted
+        seen.add(int(checked))
+    assert seen == made

@@ -78,3 +78,24 @@ def test_the_dashboard_figures_open_what_they_count(desk, role):
     links = set(re.findall(r'<a [^>]*href="(/admin/[^"]+)"', board))
     for url in links:
         assert browser.get(url.replace("&amp;", "&")).status_code == 200, (role, url)
+
+
+def test_the_menu_follows_a_change_of_permissions_and_language_at_once(desk):
+    """The menu is kept once drawn, per page, language and set of permissions: a role given
+    a permission sees the new item on its next page, in the language it reads."""
+    from app.extensions import db
+    from app.models import Role
+
+    def menu(page):
+        return page[page.index('id="admin-navbar-collapse"'):page.index("navbar-right")]
+
+    browser = desk.login_as("Front Desk")
+    assert "/admin/activity/" not in menu(browser.get("/admin/lockers/").get_data(as_text=True))
+    role = db.session.execute(db.select(Role).filter_by(name="Front Desk")).scalar_one()
+    role.permissions = [*role.permissions, "activity-view"]
+    db.session.commit()
+    shown = menu(browser.get("/admin/lockers/").get_data(as_text=True))
+    assert "/admin/activity/" in shown and "Activity log" in shown
+    browser.post("/language", data={"locale": "bn"})
+    shown = menu(browser.get("/admin/lockers/").get_data(as_text=True))
+    assert "কার্যক্রমের লগ" in shown and "Activity log" not in shown
