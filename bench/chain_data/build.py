@@ -419,6 +419,11 @@ def _build(url, scale, fp):
                 sink.close()
             print(f"chain data: peak RSS {_rss_mb():.0f} MB here, {sink.writer_peak_rss_kb / 1024:.0f} MB "
                   "in the writer process", file=sys.stderr)
+        if engine.dialect.name == "postgresql":
+            # PostgreSQL plans the count's reads of a million fresh rentals blind without
+            # statistics (autovacuum is off here and would be late anyway).
+            with _phase("statistics for the count"), engine.connect() as conn:
+                _analyze(conn)
         with _phase("days counted for the reports (the worker's count-days job)"):
             from app.services import day_figures
 
