@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
+from sqlalchemy.orm import selectinload
 from wtforms import IntegerField
 from wtforms import SelectField
 from wtforms import StringField
@@ -127,6 +128,8 @@ class InvoiceView(SecuredModelView):
     search_condition = staticmethod(_invoices_found)
     column_default_sort = ("issued_at", True)
     column_sortable_list = ["number", "issued_at", "due_on", "total_poisha"]
+    # An unpaid invoice's state asks for its instalments' dates and its branch's day.
+    list_loads = (selectinload(Invoice.instalments), selectinload(Invoice.branch))
     column_labels = {**COLUMN_LABELS, "number": _l("Number"), "client": _l("Client"),
                      "issued_at": _l("Issued"), "due_on": _l("Due"), "total_poisha": _l("Total"),
                      "subtotal_poisha": _l("Subtotal"), "discount_poisha": _l("Discount"),

@@ -141,3 +141,28 @@ def test_each_rows_buttons_act_on_that_row(desk):
         assert checked == viewed == deleted
         seen.add(int(checked))
     assert seen == made
+
+
+@pytest.mark.databases("sqlite")  # how many statements a page sends is the code's doing
+def test_the_invoices_list_reads_each_pages_due_dates_and_branches_at_once(app, desk):
+    """An unpaid invoice's state needs its instalments' dates and its branch's day: read for
+    the page together, not invoice by invoice (the demo's paid invoices never asked)."""
+    from tests.test_billing import issue
+    from tests.test_billing import make_rental
+
+    for _ in range(6):
+        locker = desk.make_locker(zone=desk.make_zone(branch=desk.make_branch()))
+        issue(desk, rental=make_rental(desk, locker=locker))
+    db.session.commit()
+    view = next(view for view in _list_views(app) if view.endpoint == "invoices")
+    browser = desk.login_as("Super Admin")
+    counts = {}
+    for size in (2, 6):
+        view.page_size = size
+        try:
+            with counting_statements() as seen:
+                assert browser.get("/admin/invoices/").status_code == 200
+        finally:
+            del view.page_size
+        counts[size] = len(seen)
+    assert counts[6] == counts[2], counts
