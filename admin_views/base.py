@@ -519,8 +519,9 @@ class SecuredModelView(ModelView):
         drawn = g.setdefault("row_actions_drawn", {})
         key = (self.endpoint, tuple(map(id, actions)))
         if key not in drawn:
-            drawn[key] = str(Markup("").join(action.render_ctx(context, ROW_ID_MARK, None)
-                                             for action in actions))
+            # Runs of white space are one space to the browser: written once.
+            drawn[key] = " ".join(Markup("").join(action.render_ctx(context, ROW_ID_MARK, None)
+                                                  for action in actions).split())
         return Markup(drawn[key].replace(ROW_ID_MARK, row_id))
 
     @pass_context

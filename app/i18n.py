@@ -205,13 +205,17 @@ def _wtforms_translations():
     WTForms messages from WTForms' package folder only. Our catalog in
     translations/ is tried first, WTForms' own second.
     """
-    locale = get_locale()
-    ours = support.Translations.load(
-        current_app.config["BABEL_TRANSLATION_DIRECTORIES"], [locale], domain="wtforms"
-    )
-    if isinstance(ours, support.Translations):
-        return ours
-    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+    folder, locale = current_app.config["BABEL_TRANSLATION_DIRECTORIES"], str(get_locale())
+    # Read from disk once per language and process (every request asks for it).
+    if (folder, locale) not in _WTFORMS_CATALOGS:
+        ours = support.Translations.load(folder, [locale], domain="wtforms")
+        if not isinstance(ours, support.Translations):
+            ours = support.Translations.load(messages_path(), [locale], domain="wtforms")
+        _WTFORMS_CATALOGS[folder, locale] = ours
+    return _WTFORMS_CATALOGS[folder, locale]
+
+
+_WTFORMS_CATALOGS = {}
 
 
 def init_i18n(app):
