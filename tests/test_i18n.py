@@ -81,6 +81,17 @@ def test_a_branch_in_another_timezone_shows_its_own_time(desk):
     assert shown.endswith(" 00:15")
 
 
+def test_a_branch_on_summer_time_shows_the_clock_of_that_day(desk):
+    """A zone with summer time: the same UTC hour is 12:00 in January and 13:00 in July."""
+    from flask_login import login_user
+
+    user = desk.make_user("Manager", branch=desk.make_branch(timezone="Europe/London"))
+    with desk.app.test_request_context(headers={"Accept-Language": "en"}):
+        login_user(user)
+        shown = [local_datetime(datetime(2026, month, 1, 12, 0)) for month in (1, 7)]
+    assert shown == ["01/01/2026 12:00", "01/07/2026 13:00"]
+
+
 def test_a_browser_asking_for_another_language_gets_the_gyms_default(client, app):
     """The login page of a browser set to French follows the default-language setting."""
     from app.services import settings
