@@ -1,6 +1,6 @@
 """The dashboard at chain size (issue 13): the page and each widget's own request, p50/p95/max.
 
-    .venv/bin/python bench/dashboard.py [--rounds 10] [--readme bench/README.md]
+    .venv/bin/python bench/dashboard.py [--rounds 20] [--readme bench/README.md]
     .venv/bin/python bench/dashboard.py --database-url sqlite:////tmp/copy.sqlite   # as it is
 
 Target: "dashboard server time p95 ≤ 200 ms". On the chain data set (bench.chain_data,
@@ -11,8 +11,9 @@ Front Desk of one branch. For each, the dashboard page and then each widget of t
 default layout (/admin/widget/<key>, as the page's script fetches the widgets read over
 a long history) are fetched in turn, `rounds` times, timed from the call to the end of
 the body. A figure kept by app.services.figure_cache is counted on the first view
-of the day (the max column) and read from Redis after that, until a desk action in
-its branch has a worker count it again.
+of the day and read from Redis after that, until a desk action in its branch has a
+worker count it again: the first round is that first view, shown in a column of its
+own, and p50 / p95 / max are of the views after it.
 """
 
 import argparse
@@ -49,13 +50,15 @@ def measure(base, email, rounds):
 
 
 def table(results):
-    rows = ["| user | request | p50 ms | p95 ms | max ms | target |", "|---|---|---|---|---|---|"]
+    rows = ["| user | request | first view of the day ms | then p50 ms | p95 ms | max ms | target |",
+            "|---|---|---|---|---|---|---|"]
     for email, times in results.items():
-        for path, values in times.items():
+        for path, (first, *values) in times.items():
             p95 = pages.nearest_rank(values, 0.95)
             verdict = "met" if p95 <= TARGET_MS else f"missed: p95 {p95:.0f} > {TARGET_MS} ms"
-            rows.append(f"| {USERS[email]} | `{path}` | {pages.nearest_rank(values, 0.5):.0f} | "
-                        f"{p95:.0f} | {max(values):.0f} | {verdict} |")
+            rows.append(f"| {USERS[email]} | `{path}` | {first:.0f} | "
+                        f"{pages.nearest_rank(values, 0.5):.0f} | {p95:.0f} | {max(values):.0f} | "
+                        f"{verdict} |")
     return "\n".join(rows) + "\n"
 
 
@@ -65,7 +68,7 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", default=None, help="a copy of the chain data, as it is")
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=20, help="the first view and 19 after it")
     parser.add_argument("--readme", default=str(ROOT / "bench" / "README.md"))
     args = parser.parse_args(argv)
     url = args.database_url or ensure_dataset()["database_url"]
@@ -79,7 +82,8 @@ def main(argv=None):
     (ROOT / "bench" / "dashboard.json").write_text(json.dumps(results, indent=1) + "\n")
     if args.readme:
         pages.update_readme(rendered, args.readme, name="dashboard", heading=(
-            f"Dashboard on {pages.redacted(url)}, {args.rounds} rounds "
+            f"Dashboard on {pages.redacted(url)}, the first view of the day and "
+            f"{args.rounds - 1} after it "
             "(`.venv/bin/python bench/dashboard.py`):\n\n"))
 
 
