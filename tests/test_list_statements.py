@@ -166,3 +166,32 @@ def test_the_invoices_list_reads_each_pages_due_dates_and_branches_at_once(app, 
             del view.page_size
         counts[size] = len(seen)
     assert counts[6] == counts[2], counts
+
+
+def test_a_whole_large_table_is_said_to_be_past_the_cap_from_the_statistics(app, desk):
+    """The clients list unfiltered, with the planner's statistics putting the table past
+    twice the cap, says "more than …" without counting; searched, it still counts (capped)."""
+    from app.services import planner_statistics
+
+    desk.insert_clients(desk.make_branch(), 25)
+    client_search.write_missing_keys()
+    db.session.commit()
+    view = next(view for view in _list_views(app) if view.endpoint == "clients")
+    browser = desk.login_as("Super Admin")
+
+    def page(url):
+        view.count_cap, view.page_size = 5, 3
+        try:
+            with counting_statements() as seen:
+                text = browser.get(url).get_data(as_text=True)
+        finally:
+            del view.count_cap, view.page_size
+        return text, [sql for sql in seen if "count(*)" in sql.lower()]
+
+    planner_statistics.refresh()
+    estimate = planner_statistics.estimated_rows("client")
+    assert estimate is not None and estimate > 10, estimate
+    text, counts = page("/admin/clients/")
+    assert "(more than 5)" in text and counts == []
+    text, counts = page("/admin/clients/?search=Client")
+    assert "(more than 5)" in text and len(counts) == 1
