@@ -36,6 +36,7 @@ from app.i18n import reads_bengali
 from app.services import exports
 from app.services.digits import bengali_digits
 from app.services.exports import safe_cell
+from app.services.transactions import in_slices
 
 # Names of linked records kept while an export runs; past this many the memo starts again.
 LINKED_MEMO = 50_000
@@ -163,7 +164,7 @@ def export_rows(view, query, id_column, format_datetime, format_date):
                 if len(known) > LINKED_MEMO:
                     known.clear()
                 wanted = {row[index] for row in batch} - known.keys() - {None}
-                for chunk in _chunks(sorted(wanted)):
+                for chunk in in_slices(sorted(wanted)):
                     known.update(_names_of(model, chunk))
             for row in batch:
                 yield [safe_cell(cells.formatted(
@@ -171,6 +172,3 @@ def export_rows(view, query, id_column, format_datetime, format_date):
                     plan[i][0])) for i, value in enumerate(row)]
 
 
-def _chunks(ids, size=500):
-    for start in range(0, len(ids), size):
-        yield ids[start:start + size]

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from app.extensions import db
 from app.models import DomainEvent
 from app.models import utcnow
+from app.services.transactions import in_slices
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,6 @@ RENTAL_LAPSED = "rental.lapsed"  # a reservation whose deadline passed
 WAITLIST_OFFERED = "waitlist.offered"
 
 _PENDING = "domain_events_pending"
-# Ids per UPDATE when stamping: far below every database's limit on bound parameters.
-CHUNK = 1000
 SWEEP_AFTER = timedelta(seconds=30)
 SWEEP_BATCH = 5000
 
@@ -146,9 +145,9 @@ def _stamp(ids):
         return
     now = utcnow()
     with db.engine.begin() as connection:
-        for start in range(0, len(ids), CHUNK):
+        for ids_slice in in_slices(ids):
             connection.execute(sa.update(DomainEvent.__table__)
-                               .where(DomainEvent.__table__.c.id.in_(ids[start:start + CHUNK]))
+                               .where(DomainEvent.__table__.c.id.in_(ids_slice))
                                .values(dispatched_at=now))
 
 

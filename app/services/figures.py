@@ -89,6 +89,7 @@ from app.services import handover
 from app.services import rentals as rentals_service
 from app.services import reports
 from app.services import settings
+from app.services.transactions import in_slices
 
 PERIODS = ("day", "week", "month", "year")
 # The longest one rental row can run: a custom term of 730 days (yearly is 365); a renewal is
@@ -102,8 +103,6 @@ OUT_OF_USE = (LockerStatus.MAINTENANCE, LockerStatus.OUT_OF_SERVICE)
 RENTED = (RentalStatus.ACTIVE, RentalStatus.EXPIRED, RentalStatus.RELEASED, RentalStatus.ABANDONED)
 # Rentals holding a locker now whose term may still be renewed.
 HOLDING_TERMS = (RentalStatus.ACTIVE, RentalStatus.EXPIRED)
-# IN lists are sent in slices of this many ids (SQLite and MariaDB limit a statement's size).
-CHUNK = 500
 DAY_SECONDS = 86400
 
 
@@ -216,12 +215,6 @@ def _grouped(inner, keys):
     return [(*row[:-1], int(row[-1] or 0)) for row in db.session.execute(stmt)]
 
 
-def _chunks(ids):
-    ids = list(ids)
-    for n in range(0, len(ids), CHUNK):
-        yield ids[n:n + CHUNK]
-
-
 def _utc_range(start, end, timezone_name):
     return clock.day_range_utc(start, end, timezone_name)
 
@@ -234,7 +227,7 @@ def month_so_far(branch_id=None):
 
 def _locker_numbers(locker_ids):
     numbers = {}
-    for chunk in _chunks(locker_ids):
+    for chunk in in_slices(locker_ids):
         numbers.update(db.session.execute(
             sa.select(Locker.id, Locker.number).where(Locker.id.in_(chunk))).all())
     return numbers
@@ -501,7 +494,7 @@ def top_payers(branch_id, start, end, limit=20):
 
 def _client_names(client_ids):
     names = {}
-    for ids in _chunks(client_ids):
+    for ids in in_slices(client_ids):
         for client_id, name, phone in db.session.execute(
                 sa.select(Client.id, Client.full_name, Client.phone).where(Client.id.in_(ids))):
             names[client_id] = (name, phone)
@@ -575,7 +568,7 @@ def _late_since(rows, today):
     """{invoice id: the day it fell due}: the first unpaid instalment's date, or due_on."""
     with_instalments = defaultdict(list)
     ids = [row[0] for row in rows if row[5]]
-    for chunk in _chunks(ids):
+    for chunk in in_slices(ids):
         for invoice_id, due_on, amount in db.session.execute(
                 sa.select(Instalment.invoice_id, Instalment.due_on, Instalment.amount_poisha)
                 .where(Instalment.invoice_id.in_(chunk))
@@ -928,7 +921,7 @@ def _zones(zone_ids):
     """{zone id: (local name, sort key)}."""
     found = {}
     ids = list(zone_ids)
-    for chunk in _chunks(ids):
+    for chunk in in_slices(ids):
         stmt = sa.select(Zone.id, Zone.name, Zone.name_bn, Branch.name, Zone.floor_id).join(
             Branch, Zone.branch_id == Branch.id).where(Zone.id.in_(chunk))
         for zone_id, name, name_bn, branch_name, floor_id in db.session.execute(stmt):
@@ -1054,7 +1047,7 @@ def _rentals_overlapping(branch_ids, zone_id, lo, hi):
 
 def _renewed_ids(rental_ids):
     renewed = set()
-    for chunk in _chunks(rental_ids):
+    for chunk in in_slices(rental_ids):
         renewed.update(db.session.execute(sa.select(Rental.renewed_from_id).where(
             Rental.renewed_from_id.in_(chunk))).scalars())
     return renewed
@@ -1371,7 +1364,7 @@ def terms_by_day(timezone_name, branch_ids, start, end):
         return {}
     continued = _renewed_ids([row.id for row in terms])
     later = defaultdict(list)
-    for chunk in _chunks({row.client_id for row in terms}):
+    for chunk in in_slices({row.client_id for row in terms}):
         for client_id, started in db.session.execute(_scoped(
                 sa.select(Rental.client_id, Rental.starts_at)
                 .where(Rental.client_id.in_(chunk), Rental.status.in_(RENTED),
@@ -1422,7 +1415,7 @@ def longest_tenured_clients(branch_id=None, limit=10):
     for timezone_name, branch_ids in _branch_groups(branch_id):
         holder_ids = {row.client_id for row in _holders(branch_ids)}
         history = defaultdict(list)
-        for chunk in _chunks(holder_ids):
+        for chunk in in_slices(holder_ids):
             for client_id, starts_at, ends_at, ended_at, status in db.session.execute(_scoped(
                     sa.select(Rental.client_id, Rental.starts_at, Rental.ends_at, Rental.ended_at,
                               Rental.status)
@@ -1530,7 +1523,7 @@ def clients_at_risk(branch_id=None, limit=20):
             continue
         client_ids = {row.client_id for row in holdings}
         renewals, late, owed = defaultdict(int), defaultdict(int), defaultdict(int)
-        for chunk in _chunks(client_ids):
+        for chunk in in_slices(client_ids):
             for client_id, count in db.session.execute(
                     sa.select(Rental.client_id, sa.func.count())
                     .where(Rental.client_id.in_(chunk), Rental.renewed_from_id.is_not(None))
@@ -1592,7 +1585,7 @@ def expected_revenue_next_30_days(branch_id=None):
         stmt = stmt.where(Rental.branch_id == branch_id)
     rows = db.session.execute(stmt).all()
     tags = defaultdict(set)
-    for chunk in _chunks({row.client_id for row in rows}):
+    for chunk in in_slices({row.client_id for row in rows}):
         for client_id, tag_id in db.session.execute(sa.select(
                 client_tags.c.client_id, client_tags.c.tag_id).where(
                 client_tags.c.client_id.in_(chunk))):

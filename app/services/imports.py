@@ -55,6 +55,7 @@ from app.services.keys import key_tag_for
 from app.services.money import ascii_digits
 from app.services.phones import InvalidPhone
 from app.services.phones import normalise_bd_mobile
+from app.services.transactions import in_slices
 from app.services.uploads import UploadRejected
 from app.services.uploads import read_upload
 
@@ -70,8 +71,6 @@ MAX_COLUMNS = 200
 # Excel often "uses" thousands of formatted but empty rows after the data;
 # after this many blank rows in a row the sheet is taken to have ended.
 BLANK_RUN_END = 1000
-# Chunk size for IN (...) lookups, well below every database's parameter limit.
-CHUNK = 500
 # A file left behind by an abandoned import (the session ended) is deleted after this.
 STALE_SECONDS = 24 * 3600
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -795,9 +794,7 @@ def dry_run(kind, token, mapping, *, branch_id, by_user_id):
 def _write_clients(plan, branch, by_user_id):
     db.session.add_all([Client(branch_id=branch.id, **values) for values in plan.to_create])
     changes = dict(plan.to_update)
-    ids = list(changes)
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start:start + CHUNK]
+    for chunk in in_slices(changes):
         for client in db.session.execute(db.select(Client).where(Client.id.in_(chunk))).scalars():
             for name, value in changes[client.id].items():
                 setattr(client, name, value)

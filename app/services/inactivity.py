@@ -20,9 +20,9 @@ from sqlalchemy.orm import aliased
 from app.extensions import db
 from app.models import Client
 from app.models import Rental
-from app.services.figures import CHUNK
 from app.services.figures import RENTED
 from app.services.figures import _term_end_sql
+from app.services.transactions import in_slices
 from app.services.transactions import show_kept_values
 
 
@@ -64,8 +64,7 @@ def keep_inactive_again(client_ids=None, connection=None):
     if client_ids is None:
         slices = [None]
     else:
-        ids = sorted(set(client_ids) - {None})
-        slices = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
+        slices = in_slices(sorted(set(client_ids) - {None}))
     written = 0
     for ids in slices:
         # Two statements: the second reads the rental the first chose (within one

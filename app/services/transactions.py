@@ -141,6 +141,16 @@ def _refusal_for(exc):
     return None
 
 
+# Ids sent in one IN (...) list: SQLite and MariaDB limit a statement's size.
+IDS_PER_STATEMENT = 500
+
+
+def in_slices(ids):
+    """`ids` (any iterable, its order kept) as lists of at most IDS_PER_STATEMENT."""
+    ids = list(ids)
+    return [ids[start:start + IDS_PER_STATEMENT] for start in range(0, len(ids), IDS_PER_STATEMENT)]
+
+
 def show_kept_values(session, model, ids, *columns):
     """Make the objects of `model` with `ids` that the session holds show `columns` as the
     database now has them.
@@ -154,10 +164,8 @@ def show_kept_values(session, model, ids, *columns):
         obj = session.identity_map.get(identity_key(model, row_id))
         if obj is not None:
             held[row_id] = obj
-    chunk = 500  # SQLite and MariaDB limit a statement's size
-    found = sorted(held)
-    for start in range(0, len(found), chunk):
+    for ids_slice in in_slices(sorted(held)):
         for row_id, *values in session.connection().execute(
-                sa.select(model.id, *columns).where(model.id.in_(found[start:start + chunk]))):
+                sa.select(model.id, *columns).where(model.id.in_(ids_slice))):
             for column, value in zip(columns, values, strict=True):
                 set_committed_value(held[row_id], column.key, value)
